@@ -1,0 +1,199 @@
+//! The fabric: links and addresses that join the nodes into one network.
+//!
+//! Layout: a private *lab* network namespace holds the bridge `br0` and one veth end per node
+//! (`n<index>`); the other end is `eth0` in the node's namespace. A single uplink veth joins
+//! the lab to the host's namespace (`nd<id>`, holding the subnet's first address), so the
+//! host reaches every node. The lab is held only by a descriptor: if the controller dies,
+//! the kernel removes the lab with all its links, the uplink included.
+
+mod ns;
+
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use futures::TryStreamExt;
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage};
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
+use tokio::runtime::Runtime;
+
+pub(crate) use ns::{create_node, enter, inode_of, NodeNamespaces, NodeView};
+
+use crate::error::{Context, Error, Result};
+use crate::spec::Subnet;
+
+/// Fixed interface indexes in the lab and node namespaces (indexes are per namespace):
+/// they save a lookup per link.
+const BRIDGE_INDEX: u32 = 2;
+const UPLINK_INDEX: u32 = 3;
+const PORT_INDEX_BASE: u32 = 4;
+const NODE_ETH_INDEX: u32 = 2;
+const LOOPBACK_INDEX: u32 = 1;
+/// The link group of node ports in the lab: one request deletes them all.
+const PORT_GROUP: u32 = 1;
+
+/// The prefix of uplink names in the host namespace, followed by the run id.
+pub(crate) const UPLINK_PREFIX: &str = "nd";
+
+/// The lab, its bridge and the uplink; nodes are attached with [`Fabric::attach`].
+pub(crate) struct Fabric {
+    rt: Runtime,
+    lab: OwnedFd,
+    lab_nl: Handle,
+    host_nl: Handle,
+    uplink: String,
+    uplink_index: u32,
+    subnet: Subnet,
+}
+
+impl Fabric {
+    /// Creates the lab namespace, its bridge, and the uplink holding the host's address.
+    pub(crate) fn create(id: &str, subnet: Subnet, ipv6: bool) -> Result<Fabric> {
+        // One worker drives netlink and probes while callers block on it.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("netdriver-io")
+            .enable_all()
+            .build()
+            .context(|| "starting the netlink runtime")?;
+        let (lab, _, socket) = ns::create_net(ipv6)?;
+        let uplink = format!("{UPLINK_PREFIX}{id}");
+        let (lab_nl, host_nl) = rt.block_on(async {
+            let (conn, host, _) = rtnetlink::new_connection().context(|| "opening a netlink socket")?;
+            tokio::spawn(conn);
+            Ok::<_, Error>((ns::into_handle(socket), host))
+        })?;
+        let mut fabric = Fabric { rt, lab, lab_nl, host_nl, uplink, uplink_index: 0, subnet };
+        fabric.uplink_index = fabric.rt.block_on(fabric.build_lab(id))?;
+        Ok(fabric)
+    }
+
+    async fn build_lab(&self, id: &str) -> Result<u32> {
+        let bridge = LinkBridge::new("br0").index(BRIDGE_INDEX).up().build();
+        self.lab_nl.link().add(bridge).execute().await.map_err(|e| link_error("creating bridge br0", "bridge", e))?;
+
+        let peer = LinkMessageBuilder::<LinkUnspec>::new().name("uplink").index(UPLINK_INDEX).setns_by_fd(self.lab.as_raw_fd()).build();
+        let veth = veth(&self.uplink, peer).build();
+        self.host_nl.link().add(veth).execute().await.map_err(|e| link_error(&format!("creating uplink {}", self.uplink), "veth", e))?;
+        let set = LinkUnspec::new_with_name(&self.uplink).alias(format!("netdriver:{id}")).up().build();
+        self.host_nl.link().set(set).execute().await.map_err(nl(format!("bringing up {}", self.uplink)))?;
+        let index = link_index(&self.host_nl, &self.uplink).await?;
+        self.host_nl
+            .address()
+            .add(index, self.subnet.host().into(), self.subnet.prefix)
+            .execute()
+            .await
+            .map_err(nl(format!("adding {}/{} to {}", self.subnet.host(), self.subnet.prefix, self.uplink)))?;
+        let port = LinkUnspec::new_with_index(UPLINK_INDEX).controller(BRIDGE_INDEX).up().build();
+        self.lab_nl.link().set(port).execute().await.map_err(nl("attaching the uplink to br0"))?;
+        Ok(index)
+    }
+
+    /// Joins node `index` to the bridge: `n<index>` in the lab, `eth0` with `ip` in the node.
+    pub(crate) fn attach(&self, index: usize, ns: &NodeNamespaces, socket: netlink_sys::Socket, ip: Ipv4Addr) -> Result<()> {
+        self.rt.block_on(async {
+            let node_nl = ns::into_handle(socket);
+            let peer = LinkMessageBuilder::<LinkUnspec>::new().name("eth0").index(NODE_ETH_INDEX).setns_by_fd(ns.net.as_raw_fd()).build();
+            let port = veth(&format!("n{index}"), peer)
+                .index(PORT_INDEX_BASE + index as u32)
+                .controller(BRIDGE_INDEX)
+                .link_group(PORT_GROUP)
+                .up()
+                .build();
+            self.lab_nl.link().add(port).execute().await.map_err(|e| link_error(&format!("creating veth n{index}"), "veth", e))?;
+            for i in [LOOPBACK_INDEX, NODE_ETH_INDEX] {
+                let up = LinkUnspec::new_with_index(i).up().build();
+                node_nl.link().set(up).execute().await.map_err(nl(format!("bringing up links of node {index}")))?;
+            }
+            node_nl
+                .address()
+                .add(NODE_ETH_INDEX, ip.into(), self.subnet.prefix)
+                .execute()
+                .await
+                .map_err(nl(format!("adding {ip} to node {index}")))
+        })
+    }
+
+    /// Removes every link the fabric made. The namespaces go when their last holder does.
+    pub(crate) fn destroy(self) -> Result<()> {
+        self.rt.block_on(async {
+            let mut by_group = LinkMessage::default();
+            by_group.attributes.push(LinkAttribute::Group(PORT_GROUP));
+            self.lab_nl.link().del_with_message(by_group).execute().await.map_err(nl("deleting node links"))?;
+            match self.host_nl.link().del(self.uplink_index).execute().await {
+                Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
+                r => r.map_err(nl(format!("deleting {}", self.uplink))),
+            }
+        })
+    }
+
+    /// The runtime, for other work on the network (probes).
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    /// The uplink's name in the host namespace.
+    pub(crate) fn uplink(&self) -> &str {
+        &self.uplink
+    }
+}
+
+/// Deletes the uplink `name` of a dead run `id`, if it is still there and carries the run's
+/// alias. Returns whether it deleted it.
+pub(crate) fn remove_stale_uplink(name: &str, id: &str) -> Result<bool> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context(|| "starting a runtime")?;
+    rt.block_on(async {
+        let (conn, handle, _) = rtnetlink::new_connection().context(|| "opening a netlink socket")?;
+        tokio::spawn(conn);
+        let mut links = handle.link().get().match_name(name.to_string()).execute();
+        let link = match links.try_next().await {
+            Ok(Some(link)) => link,
+            Ok(None) => return Ok(false),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => return Ok(false),
+            Err(e) => return Err(nl(format!("looking up {name}"))(e)),
+        };
+        let ours = link.attributes.iter().any(|a| matches!(a, LinkAttribute::IfAlias(alias) if *alias == format!("netdriver:{id}")));
+        if !ours {
+            return Ok(false);
+        }
+        handle.link().del(link.header.index).execute().await.map_err(nl(format!("deleting {name}")))?;
+        Ok(true)
+    })
+}
+
+fn veth(name: &str, peer: LinkMessage) -> LinkMessageBuilder<LinkVeth> {
+    LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(name.to_string())
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+}
+
+async fn link_index(handle: &Handle, name: &str) -> Result<u32> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await.map_err(nl(format!("looking up {name}")))? {
+        Some(link) => Ok(link.header.index),
+        None => Err(Error::State(format!("link {name} vanished right after it was created"))),
+    }
+}
+
+/// The errno of a netlink error answer.
+pub(crate) fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+fn nl(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> Error {
+    let op = op.into();
+    move |source| Error::Netlink { op, source }
+}
+
+/// A link creation error, naming the missing kernel feature when the kind is unknown.
+fn link_error(op: &str, kind: &str, source: rtnetlink::Error) -> Error {
+    match errno(&source) {
+        Some(libc::EOPNOTSUPP) => Error::KernelFeature {
+            feature: format!("{kind} links"),
+            fix: format!("load the module with `modprobe {kind}` or use a kernel built with it"),
+        },
+        _ => Error::Netlink { op: op.to_string(), source },
+    }
+}

@@ -1,0 +1,145 @@
+//! Anonymous namespaces, held by file descriptors and created on short-lived threads.
+//!
+//! A namespace made by `unshare` on a throw-away thread lives as long as a descriptor of it
+//! (or a process inside it) does: nothing is mounted under /run/netns, so a crashed
+//! controller leaves nothing to clean in the host's namespaces.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+
+use crate::error::{Context, Error, Result};
+
+/// The namespaces of one node: network, mount (own /etc/hosts and /tmp) and UTS (hostname).
+#[derive(Debug)]
+pub(crate) struct NodeNamespaces {
+    pub(crate) net: OwnedFd,
+    pub(crate) mnt: OwnedFd,
+    pub(crate) uts: OwnedFd,
+    /// The network namespace's inode: how processes inside are found (`/proc/PID/ns/net`).
+    pub(crate) net_inode: u64,
+}
+
+/// What a node's mount namespace shows in place of the host's files.
+#[derive(Debug)]
+pub(crate) struct NodeView<'a> {
+    pub(crate) hostname: &'a str,
+    pub(crate) hosts_file: &'a Path,
+    pub(crate) tmp_dir: &'a Path,
+    /// (path inside the node, source directory on the host)
+    pub(crate) binds: &'a [(PathBuf, PathBuf)],
+    pub(crate) ipv6: bool,
+}
+
+/// A new network namespace with nothing else, and a netlink socket opened inside it.
+pub(crate) fn create_net(ipv6: bool) -> Result<(OwnedFd, u64, netlink_sys::Socket)> {
+    on_thread(move || {
+        unshare(CloneFlags::CLONE_NEWNET).context(|| "unshare(CLONE_NEWNET)")?;
+        set_ipv6(ipv6)?;
+        let (fd, inode) = open_ns("net")?;
+        Ok((fd, inode, route_socket()?))
+    })
+}
+
+/// A node's namespaces, with its view of the file system set up, and a netlink socket inside.
+pub(crate) fn create_node(view: &NodeView<'_>) -> Result<(NodeNamespaces, netlink_sys::Socket)> {
+    on_thread(|| {
+            let flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
+            unshare(flags).context(|| "unshare(CLONE_NEWNET|CLONE_NEWNS|CLONE_NEWUTS)")?;
+            nix::unistd::sethostname(view.hostname).context(|| "sethostname")?;
+            set_ipv6(view.ipv6)?;
+            // Keep our mounts from propagating back to the host.
+            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
+                .context(|| "making / a slave mount in the node's mount namespace")?;
+            bind(view.hosts_file, Path::new("/etc/hosts"))?;
+            bind(view.tmp_dir, Path::new("/tmp"))?;
+            for (target, source) in view.binds {
+                bind(source, target)?;
+            }
+            let (net, net_inode) = open_ns("net")?;
+            let ns = NodeNamespaces { net, mnt: open_ns("mnt")?.0, uts: open_ns("uts")?.0, net_inode };
+            Ok((ns, route_socket()?))
+    })
+}
+
+/// Joins the namespaces in a freshly forked child (async-signal-safe: plain syscalls only).
+///
+/// # Safety
+/// Call only between fork and exec.
+pub(crate) unsafe fn enter(net: RawFd, uts: RawFd, mnt: RawFd) -> std::io::Result<()> {
+    for (fd, kind) in [(net, libc::CLONE_NEWNET), (uts, libc::CLONE_NEWUTS), (mnt, libc::CLONE_NEWNS)] {
+        if libc::setns(fd, kind) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The inode of a namespace file (e.g. `/proc/PID/ns/net`), or `None` if it is gone.
+pub(crate) fn inode_of(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+fn on_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| s.spawn(f).join().expect("namespace thread panicked"))
+}
+
+fn open_ns(kind: &str) -> Result<(OwnedFd, u64)> {
+    let path = format!("/proc/thread-self/ns/{kind}");
+    let file = File::open(&path).context(|| format!("opening {path}"))?;
+    let inode = file.metadata().context(|| format!("stat {path}"))?.ino();
+    Ok((file.into(), inode))
+}
+
+fn route_socket() -> Result<netlink_sys::Socket> {
+    let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)
+        .context(|| "opening a netlink socket")?;
+    socket.bind_auto().context(|| "binding a netlink socket")?;
+    socket.set_ext_ack(true).context(|| "enabling netlink extended acks")?;
+    Ok(socket)
+}
+
+/// Sets IPv6 on or off for the calling thread's network namespace (a no-op without IPv6).
+fn set_ipv6(on: bool) -> Result<()> {
+    let value = if on { "0" } else { "1" };
+    for conf in ["default", "all"] {
+        let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+        match std::fs::write(&path, value) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            r => r.context(|| format!("writing {path}"))?,
+        }
+    }
+    Ok(())
+}
+
+fn bind(source: &Path, target: &Path) -> Result<()> {
+    if !target.exists() {
+        return Err(Error::invalid(
+            "bind",
+            format!("{} does not exist on the host; a node can only bind over an existing path", target.display()),
+        ));
+    }
+    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .context(|| format!("bind-mounting {} on {}", source.display(), target.display()))
+}
+
+/// Turns a socket opened on another thread into an rtnetlink handle on the current runtime.
+pub(crate) fn into_handle(socket: netlink_sys::Socket) -> rtnetlink::Handle {
+    use std::os::fd::IntoRawFd;
+    // SAFETY: the descriptor comes straight from an owned, open socket.
+    let socket = unsafe { netlink_sys::TokioSocket::from_raw_fd(socket.into_raw_fd()) };
+    let (connection, handle, _) = rtnetlink::from_socket(socket);
+    tokio::spawn(connection);
+    handle
+}
+
+impl NodeNamespaces {
+    /// The raw descriptors, in the order [`enter`] takes them.
+    pub(crate) fn raw(&self) -> (RawFd, RawFd, RawFd) {
+        (self.net.as_raw_fd(), self.uts.as_raw_fd(), self.mnt.as_raw_fd())
+    }
+}

@@ -1,0 +1,39 @@
+//! netdriver: a network of nodes for integration tests, on one Linux host, without containers.
+//!
+//! Each node is a set of namespaces (network, mount, UTS) joined by a veth pair to a bridge,
+//! with its own address; its services are processes spawned directly inside. Build a
+//! [`NetworkSpec`] (in code or from a TOML manifest), bring it up with [`Network::up`], drive
+//! the nodes, and drop the network to tear everything down.
+//!
+//! ```no_run
+//! use netdriver::{Network, NetworkSpec, ServiceSpec, Probe};
+//! use std::time::Duration;
+//!
+//! let web = ServiceSpec::new("web", "python3")?
+//!     .args(["-m", "http.server", "8000", "--bind", "{ip}"])?
+//!     .ready(Probe::Tcp(8000), Duration::from_secs(10));
+//! let network = Network::up(&NetworkSpec::new("demo", 3).service(web))?;
+//! network.start()?;
+//! let out = network.node("node1")?.exec(["curl", "-s", "http://node0:8000/"])?;
+//! assert!(out.status.success());
+//! # Ok::<(), netdriver::Error>(())
+//! ```
+
+pub mod error;
+pub mod manifest;
+mod fabric;
+pub mod network;
+pub mod node;
+mod process;
+mod registry;
+pub mod service;
+pub mod spec;
+pub mod template;
+pub mod units;
+
+pub use error::{Error, Result};
+pub use network::{Network, Progress};
+pub use node::Node;
+pub use registry::{gc, GcReport};
+pub use service::{Service, ServiceState};
+pub use spec::{NetworkSpec, Probe, ServiceSpec, Subnet};

@@ -1,0 +1,148 @@
+//! Nodes: one set of namespaces with an address, the services that run in it, and commands
+//! run inside it.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Context, Error, Result};
+use crate::fabric::NodeNamespaces;
+use crate::process::{self, Tie};
+use crate::service::Service;
+
+/// What the services of a node share with it.
+#[derive(Debug)]
+pub(crate) struct NodeCtx {
+    pub(crate) name: String,
+    pub(crate) run_id: String,
+    pub(crate) ns: NodeNamespaces,
+    pub(crate) net: Arc<NetCtx>,
+}
+
+/// What every node of a network shares: the runtime for HTTP probes.
+#[derive(Debug)]
+pub(crate) struct NetCtx {
+    pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) http: reqwest::Client,
+}
+
+impl NetCtx {
+    /// Whether a GET of `url` answers with a 2xx status within a second.
+    pub(crate) fn http_ok(&self, url: &str) -> bool {
+        self.rt.block_on(async {
+            let response = self.http.get(url).timeout(Duration::from_secs(1)).send().await;
+            response.is_ok_and(|r| r.status().is_success())
+        })
+    }
+}
+
+/// One node of a network.
+#[derive(Debug)]
+pub struct Node {
+    ctx: Arc<NodeCtx>,
+    index: usize,
+    ip: Ipv4Addr,
+    dir: PathBuf,
+    url: Option<String>,
+    services: Vec<Service>,
+}
+
+impl Node {
+    pub(crate) fn new(ctx: Arc<NodeCtx>, index: usize, ip: Ipv4Addr, dir: PathBuf, url: Option<String>, services: Vec<Service>) -> Node {
+        Node { ctx, index, ip, dir, url, services }
+    }
+
+    /// The node's name, e.g. `node0`; also its hostname, resolvable from every node.
+    pub fn name(&self) -> &str {
+        &self.ctx.name
+    }
+
+    /// The node's index in the network, from 0.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The node's IPv4 address.
+    pub fn ip(&self) -> Ipv4Addr {
+        self.ip
+    }
+
+    /// The URL of the node's main service, if the spec names one.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
+    /// The node's directory in the run directory (logs and data of its services).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The node's services, in start order.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    /// The service called `name`.
+    pub fn service(&self, name: &str) -> Result<&Service> {
+        self.services.iter().find(|s| s.name() == name).ok_or_else(|| Error::UnknownService {
+            node: self.name().to_string(),
+            service: name.to_string(),
+            known: self.services.iter().map(Service::name).collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Starts every service in dependency order, each waiting for its readiness probe.
+    pub fn start(&self) -> Result<()> {
+        self.services.iter().try_for_each(Service::start)
+    }
+
+    /// Stops every service in reverse dependency order.
+    pub fn stop(&self) -> Result<()> {
+        self.services.iter().rev().try_for_each(Service::stop)
+    }
+
+    /// Spawns `cmd` inside the node (its network, mount and UTS namespaces).
+    ///
+    /// The child is yours to wait for; teardown kills it if it still runs.
+    pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
+        self.prepare(cmd);
+        cmd.spawn().context(|| format!("running {:?} on {}", cmd.get_program(), self.name()))
+    }
+
+    /// Runs `cmd` inside the node to completion and collects its output.
+    pub fn output(&self, cmd: &mut Command) -> Result<Output> {
+        self.prepare(cmd);
+        cmd.output().context(|| format!("running {:?} on {}", cmd.get_program(), self.name()))
+    }
+
+    /// Runs `argv` inside the node to completion and collects its output.
+    pub fn exec<I, S>(&self, argv: I) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut argv = argv.into_iter();
+        let program = argv.next().ok_or_else(|| Error::invalid("command", "empty command line"))?;
+        self.output(Command::new(program).args(argv))
+    }
+
+    /// The node's namespace descriptors (net, uts, mnt), for processes that enter it.
+    pub(crate) fn namespaces(&self) -> &NodeNamespaces {
+        &self.ctx.ns
+    }
+
+    fn prepare(&self, cmd: &mut Command) {
+        cmd.env(process::RUN_MARKER, &self.ctx.run_id).env("NETDRIVER_NODE", self.name());
+        process::prepare(cmd, self.ctx.ns.raw(), Tie::Command);
+    }
+}
+
+/// Kills every process left in the nodes' network namespaces.
+pub(crate) fn kill_leftovers(nodes: &[Node]) -> usize {
+    let inodes: HashSet<u64> = nodes.iter().map(|n| n.ctx.ns.net_inode).collect();
+    process::kill_until_gone(|| process::in_namespaces(&inodes, None))
+}

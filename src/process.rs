@@ -1,0 +1,206 @@
+//! Processes inside nodes: spawning into a node's namespaces, finding process trees and every
+//! process of a namespace in /proc, and signalling them.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::fabric;
+
+/// The environment variable that marks every process netdriver starts with its run id.
+pub(crate) const RUN_MARKER: &str = "NETDRIVER_RUN";
+
+/// How a spawned process relates to the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tie {
+    /// A service: its own session and process group, killed if the controller dies.
+    Service,
+    /// A one-off command: stays in the caller's process group.
+    Command,
+}
+
+/// Makes `cmd` start inside the namespaces `ns` (net, uts, mnt), in its current directory.
+pub(crate) fn prepare(cmd: &mut Command, ns: (RawFd, RawFd, RawFd), tie: Tie) {
+    let cwd = cmd
+        .get_current_dir()
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::current_dir().ok())
+        .and_then(|d| CString::new(d.as_os_str().as_bytes()).ok());
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure makes only async-signal-safe system calls.
+    unsafe {
+        cmd.pre_exec(move || {
+            fabric::enter(ns.0, ns.1, ns.2)?;
+            // Joining a mount namespace moves the process to its root: go back to the directory.
+            if let Some(dir) = &cwd {
+                libc::chdir(dir.as_ptr());
+            }
+            if tie == Tie::Service {
+                if libc::setsid() < 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("the controller exited during spawn"));
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs `f` on one long-lived thread of the process.
+///
+/// Services are spawned there because PR_SET_PDEATHSIG fires when the *thread* that forked
+/// a child exits, not the process: a short-lived caller thread would kill its services.
+pub(crate) fn on_spawner<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let sender = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("netdriver-spawner".into())
+            .spawn(move || rx.into_iter().for_each(|job| job()))
+            .expect("starting the spawner thread");
+        Mutex::new(tx)
+    });
+    let (tx, rx) = mpsc::sync_channel(1);
+    let job: Job = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    sender.lock().unwrap_or_else(|e| e.into_inner()).send(job).expect("spawner thread is gone");
+    rx.recv().expect("spawner thread dropped a job")
+}
+
+/// One row of the process table.
+#[derive(Debug, Clone, Copy)]
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    pgrp: i32,
+}
+
+fn read_stat(pid: i32) -> Option<(Proc, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    let proc = Proc { pid, ppid: fields.get(1)?.parse().ok()?, pgrp: fields.get(2)?.parse().ok()? };
+    Some((proc, fields.get(19)?.parse().ok()?))
+}
+
+fn pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+}
+
+/// A process's start time (clock ticks since boot): with the pid, it names the process uniquely.
+pub(crate) fn start_time(pid: i32) -> Option<u64> {
+    read_stat(pid).map(|(_, t)| t)
+}
+
+/// `root`, its descendants, and every member of the process group `root` leads.
+pub(crate) fn tree(root: i32) -> Vec<i32> {
+    let table: Vec<Proc> = pids().filter_map(|p| read_stat(p).map(|(p, _)| p)).collect();
+    let mut found: HashSet<i32> = table.iter().filter(|p| p.pgrp == root).map(|p| p.pid).collect();
+    found.insert(root);
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for p in table.iter().filter(|p| p.ppid == parent) {
+            if found.insert(p.pid) {
+                frontier.push(p.pid);
+            }
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// Every process in one of the network namespaces `inodes`; with `marker`, only those
+/// whose environment carries `NETDRIVER_RUN=<marker>`, for namespaces that may be gone and
+/// whose inode numbers may have been reused.
+pub(crate) fn in_namespaces(inodes: &HashSet<u64>, marker: Option<&str>) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    pids()
+        .filter(|&pid| pid != me)
+        .filter(|pid| fabric::inode_of(Path::new(&format!("/proc/{pid}/ns/net"))).is_some_and(|i| inodes.contains(&i)))
+        .filter(|pid| marker.is_none_or(|m| has_marker(*pid, m)))
+        .collect()
+}
+
+fn has_marker(pid: i32, marker: &str) -> bool {
+    let wanted = format!("{RUN_MARKER}={marker}");
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| env.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()))
+        .unwrap_or(false)
+}
+
+/// Sends `signal` to each process, ignoring those that are already gone.
+pub(crate) fn signal(pids: &[i32], signal: Signal) {
+    for &pid in pids {
+        let _ = kill(Pid::from_raw(pid), signal);
+    }
+}
+
+/// Kills the processes `find` returns with SIGKILL until it returns none (at most ~2 s).
+pub(crate) fn kill_until_gone(find: impl Fn() -> Vec<i32>) -> usize {
+    let mut killed: HashSet<i32> = HashSet::new();
+    for _ in 0..200 {
+        let left: Vec<i32> = find().into_iter().filter(|p| alive(*p)).collect();
+        if left.is_empty() {
+            break;
+        }
+        killed.extend(&left);
+        signal(&left, Signal::SIGKILL);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    killed.len()
+}
+
+/// Whether `pid` is a running (not zombie) process.
+pub(crate) fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rfind(')').and_then(|i| s.get(i + 2..i + 3)) != Some("Z"))
+        .unwrap_or(false)
+}
+
+/// Finds `program` the way exec does: a path as is, a bare name on PATH.
+pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| executable(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_programs() {
+        assert!(find_program("sh").is_some());
+        assert!(find_program("/bin/sh").is_some());
+        assert!(find_program("no-such-program-xyz").is_none());
+    }
+
+    #[test]
+    fn reads_own_stat() {
+        let me = std::process::id() as i32;
+        assert!(start_time(me).is_some());
+        assert!(alive(me));
+        assert!(tree(me).contains(&me));
+    }
+}

@@ -1,0 +1,236 @@
+//! The run registry in `/run/netdriver`: one record per live network.
+//!
+//! A record names what a controller made (its uplink, its namespaces, its subnet) and who it
+//! is (pid and start time). Parallel networks read the records to pick distinct ids and
+//! subnets; a later run, or `netdriver gc`, reclaims what a dead controller left behind, and
+//! only that: processes are matched by namespace *and* by the run id in their environment,
+//! the uplink by name *and* alias.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, Error, Result};
+use crate::fabric;
+use crate::process;
+use crate::spec::Subnet;
+
+/// Where records, locks and control sockets live.
+pub(crate) const DIR: &str = "/run/netdriver";
+
+/// Auto-picked subnets come from this range, avoiding the host's routes.
+const POOL: (u32, u32) = (u32::from_be_bytes([10, 200, 0, 0]), u32::from_be_bytes([10, 255, 255, 255]));
+
+/// What one controller made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) pid: i32,
+    pub(crate) start_time: u64,
+    pub(crate) subnet: String,
+    pub(crate) uplink: String,
+    pub(crate) run_dir: PathBuf,
+    pub(crate) netns: Vec<u64>,
+}
+
+impl Record {
+    fn path(id: &str) -> PathBuf {
+        Path::new(DIR).join(format!("{id}.json"))
+    }
+
+    /// The control socket of the run.
+    pub(crate) fn socket(&self) -> PathBuf {
+        Path::new(DIR).join(format!("{}.sock", self.id))
+    }
+
+    /// Writes the record (atomically).
+    pub(crate) fn save(&self) -> Result<()> {
+        let path = Record::path(&self.id);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("record serializes"))
+            .context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).context(|| format!("writing {}", path.display()))
+    }
+
+    /// Removes the record and the control socket.
+    pub(crate) fn remove(&self) {
+        let _ = std::fs::remove_file(self.socket());
+        let _ = std::fs::remove_file(Record::path(&self.id));
+    }
+
+    /// Whether the controller that wrote the record still runs.
+    pub(crate) fn is_live(&self) -> bool {
+        process::start_time(self.pid) == Some(self.start_time)
+    }
+
+    fn subnet(&self) -> Option<Subnet> {
+        self.subnet.parse().ok()
+    }
+}
+
+/// Every readable record, live or not.
+pub(crate) fn records() -> Vec<Record> {
+    let Ok(dir) = std::fs::read_dir(DIR) else { return Vec::new() };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect()
+}
+
+/// The registry lock: held while records are read and written.
+struct Lock(#[allow(dead_code)] Flock<File>);
+
+fn lock() -> Result<Lock> {
+    std::fs::create_dir_all(DIR).context(|| format!("creating {DIR}"))?;
+    let path = Path::new(DIR).join("lock");
+    let file = File::create(&path).context(|| format!("opening {}", path.display()))?;
+    Flock::lock(file, FlockArg::LockExclusive).map(Lock).map_err(|(_, e)| Error::io(format!("locking {}", path.display()), e))
+}
+
+/// Reserves an id and a subnet for a new run and writes its record.
+pub(crate) fn claim(name: &str, wanted: Option<Subnet>, nodes: usize, run_root: &Path) -> Result<Record> {
+    let _lock = lock()?;
+    reclaim_dead();
+    let live = records();
+    let taken: Vec<Subnet> = host_routes().into_iter().chain(live.iter().filter_map(Record::subnet)).collect();
+    let subnet = match wanted {
+        Some(s) => match taken.iter().find(|t| t.overlaps(&s)) {
+            Some(t) => {
+                return Err(Error::Subnet(format!(
+                    "{s} overlaps {t}, which the host or another network uses; pick another or leave it unset"
+                )))
+            }
+            None => s,
+        },
+        None => pick_subnet(nodes, &taken)?,
+    };
+    let me = std::process::id() as i32;
+    let id = new_id(&live);
+    let record = Record {
+        run_dir: run_root.join(format!("{name}-{id}")),
+        id,
+        name: name.to_string(),
+        pid: me,
+        start_time: process::start_time(me).unwrap_or(0),
+        subnet: subnet.to_string(),
+        uplink: String::new(),
+        netns: Vec::new(),
+    };
+    let record = Record { uplink: format!("{}{}", fabric::UPLINK_PREFIX, record.id), ..record };
+    record.save()?;
+    Ok(record)
+}
+
+/// The smallest subnet that holds `nodes`, from the pool, overlapping nothing in `taken`.
+fn pick_subnet(nodes: usize, taken: &[Subnet]) -> Result<Subnet> {
+    let bits = (nodes + 3).next_power_of_two().trailing_zeros().max(8);
+    let prefix = 32 - bits as u8;
+    let step = 1u32 << bits;
+    let mut addr = POOL.0;
+    while addr.checked_add(step - 1).is_some_and(|end| end <= POOL.1) {
+        let candidate = Subnet::new(addr.into(), prefix)?;
+        match taken.iter().find(|t| t.overlaps(&candidate)) {
+            // Skip past the whole taken range.
+            Some(t) => addr = (u32::from(t.addr) + t.size()).max(addr + step).next_multiple_of(step),
+            None => return Ok(candidate),
+        }
+    }
+    Err(Error::Subnet(format!(
+        "no free /{prefix} left in 10.200.0.0-10.255.255.255; stop other networks, run `netdriver gc`, or give a subnet"
+    )))
+}
+
+/// The host's IPv4 routes (main table), as subnets.
+fn host_routes() -> Vec<Subnet> {
+    let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let dest = u32::from_str_radix(f.get(1)?, 16).ok()?;
+            let mask = u32::from_str_radix(f.get(7)?, 16).ok()?;
+            let prefix = mask.count_ones() as u8;
+            // The kernel prints the network-order address as a native integer.
+            let dest = std::net::Ipv4Addr::from(dest.to_ne_bytes());
+            (prefix >= 8).then(|| Subnet::new(dest, prefix).ok())?
+        })
+        .collect()
+}
+
+fn new_id(live: &[Record]) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let mut seed = (std::process::id() as u64) << 32 | nanos as u64;
+    loop {
+        // splitmix64: one step spreads pid and time over the id's bits.
+        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let id = format!("{:06x}", (z ^ (z >> 31)) & 0xff_ffff);
+        if !live.iter().any(|r| r.id == id) {
+            return id;
+        }
+    }
+}
+
+/// What `gc` reclaimed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    /// The ids of the dead runs whose leftovers were removed.
+    pub runs: Vec<String>,
+    /// How many leftover processes were killed.
+    pub processes: usize,
+    /// How many leftover links were deleted.
+    pub links: usize,
+}
+
+/// Reclaims everything left by runs whose controller died; live runs are not touched.
+pub fn gc() -> Result<GcReport> {
+    let _lock = lock()?;
+    Ok(reclaim_dead())
+}
+
+fn reclaim_dead() -> GcReport {
+    let mut report = GcReport::default();
+    for record in records().into_iter().filter(|r| !r.is_live()) {
+        let inodes: HashSet<u64> = record.netns.iter().copied().collect();
+        if !inodes.is_empty() {
+            report.processes += process::kill_until_gone(|| process::in_namespaces(&inodes, Some(&record.id)));
+        }
+        match fabric::remove_stale_uplink(&record.uplink, &record.id) {
+            Ok(true) => report.links += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!("gc: {e}"),
+        }
+        record.remove();
+        report.runs.push(record.id);
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_free_subnets() {
+        let taken: Vec<Subnet> = vec!["10.200.0.0/24".parse().unwrap(), "10.200.1.0/24".parse().unwrap()];
+        assert_eq!(pick_subnet(3, &taken).unwrap().to_string(), "10.200.2.0/24");
+        assert_eq!(pick_subnet(1000, &taken).unwrap().to_string(), "10.200.4.0/22");
+        assert_eq!(pick_subnet(253, &[]).unwrap().to_string(), "10.200.0.0/24");
+        assert_eq!(pick_subnet(254, &[]).unwrap().to_string(), "10.200.0.0/23");
+        let wide: Vec<Subnet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(matches!(pick_subnet(3, &wide), Err(Error::Subnet(_))));
+    }
+
+    #[test]
+    fn ids_are_unique_hex() {
+        let id = new_id(&[]);
+        assert_eq!(id.len(), 6);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

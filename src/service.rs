@@ -1,0 +1,328 @@
+//! Services: one program per node and name, with its lifecycle, readiness probe and logs.
+//!
+//! Every operation is safe to call in any state: starting a running service, stopping a
+//! stopped one or resuming one that is not paused does nothing; pausing a stopped service is
+//! an error.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::Signal;
+
+use crate::error::{Context, Error, Result};
+use crate::node::NodeCtx;
+use crate::process::{self, Tie};
+
+/// How a service is launched on one node: its spec with every template rendered.
+#[derive(Debug, Clone)]
+pub(crate) struct Launch {
+    pub(crate) program: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) workdir: PathBuf,
+    pub(crate) probe: Option<ReadyCheck>,
+    pub(crate) ready_timeout: Duration,
+    pub(crate) stop_timeout: Duration,
+    /// The service's directory: logs, and the data directory below it.
+    pub(crate) dir: PathBuf,
+    pub(crate) data: PathBuf,
+}
+
+/// A rendered readiness probe.
+#[derive(Debug, Clone)]
+pub(crate) enum ReadyCheck {
+    Tcp(SocketAddr),
+    Http(String),
+}
+
+/// What a service is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceState {
+    /// Never started, or stopped.
+    Stopped,
+    /// Running with this pid.
+    Running(u32),
+    /// Stopped with SIGSTOP by `pause`.
+    Paused(u32),
+    /// It exited on its own (or was killed by something else).
+    Exited(ExitStatus),
+}
+
+impl std::fmt::Display for ServiceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServiceState::Stopped => f.write_str("stopped"),
+            ServiceState::Running(_) => f.write_str("running"),
+            ServiceState::Paused(_) => f.write_str("paused"),
+            ServiceState::Exited(status) => match (status.code(), std::os::unix::process::ExitStatusExt::signal(status)) {
+                (Some(code), _) => write!(f, "exited({code})"),
+                (None, Some(sig)) => write!(f, "killed({})", Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("?")),
+                _ => f.write_str("exited"),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Run {
+    child: Option<Child>,
+    paused: bool,
+    exited: Option<ExitStatus>,
+}
+
+/// One service on one node.
+#[derive(Debug)]
+pub struct Service {
+    name: String,
+    node: Arc<NodeCtx>,
+    launch: Launch,
+    run: Mutex<Run>,
+}
+
+impl Service {
+    pub(crate) fn new(name: String, node: Arc<NodeCtx>, launch: Launch) -> Service {
+        Service { name, node, launch, run: Mutex::default() }
+    }
+
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the service is doing now.
+    pub fn state(&self) -> ServiceState {
+        let mut run = self.lock();
+        let paused = run.paused;
+        match run.child.as_mut().map(|c| (c.id(), c.try_wait())) {
+            Some((pid, Ok(None))) if paused => ServiceState::Paused(pid),
+            Some((pid, Ok(None))) => ServiceState::Running(pid),
+            Some((_, Ok(Some(status)))) => {
+                run.child = None;
+                run.paused = false;
+                run.exited = Some(status);
+                ServiceState::Exited(status)
+            }
+            Some((pid, Err(_))) => ServiceState::Running(pid),
+            None => run.exited.map_or(ServiceState::Stopped, ServiceState::Exited),
+        }
+    }
+
+    /// The pid of the service's main process while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        match self.state() {
+            ServiceState::Running(pid) | ServiceState::Paused(pid) => Some(pid),
+            _ => None,
+        }
+    }
+
+    /// The file that receives the service's standard output.
+    pub fn stdout_log(&self) -> PathBuf {
+        self.launch.dir.join("stdout.log")
+    }
+
+    /// The file that receives the service's standard error.
+    pub fn stderr_log(&self) -> PathBuf {
+        self.launch.dir.join("stderr.log")
+    }
+
+    /// The service's data directory (`{data}` in templates), wiped by [`Service::reset`].
+    pub fn data_dir(&self) -> &Path {
+        &self.launch.data
+    }
+
+    /// How long stop waits after SIGTERM.
+    pub(crate) fn stop_timeout(&self) -> Duration {
+        self.launch.stop_timeout
+    }
+
+    /// Starts the service and waits until its readiness probe passes. A no-op if it runs.
+    pub fn start(&self) -> Result<()> {
+        let since = Instant::now();
+        if self.spawn()? {
+            self.wait_ready(since)?;
+        }
+        Ok(())
+    }
+
+    /// Stops the service: SIGTERM to its process group, then, after the grace period,
+    /// SIGKILL to every process of its tree. A no-op if it is not running.
+    pub fn stop(&self) -> Result<()> {
+        self.terminate();
+        self.finish(Instant::now() + self.launch.stop_timeout)
+    }
+
+    /// Kills the service's whole process tree with SIGKILL at once.
+    pub fn kill(&self) -> Result<()> {
+        self.finish(Instant::now())
+    }
+
+    /// Freezes the service's processes with SIGSTOP.
+    pub fn pause(&self) -> Result<()> {
+        let Some(pid) = self.pid() else {
+            return Err(Error::State(format!("{}/{} is not running, so it cannot be paused", self.node.name, self.name)));
+        };
+        process::signal(&process::tree(pid as i32), Signal::SIGSTOP);
+        self.lock().paused = true;
+        Ok(())
+    }
+
+    /// Lets paused processes run again with SIGCONT. A no-op if it is not paused.
+    pub fn resume(&self) -> Result<()> {
+        let mut run = self.lock();
+        if let (Some(child), true) = (&run.child, run.paused) {
+            process::signal(&process::tree(child.id() as i32), Signal::SIGCONT);
+        }
+        run.paused = false;
+        Ok(())
+    }
+
+    /// Stops the service if it runs, then starts it.
+    pub fn restart(&self) -> Result<()> {
+        self.stop()?;
+        self.start()
+    }
+
+    /// Wipes the service's data directory. A running service is stopped first and started
+    /// again after.
+    pub fn reset(&self) -> Result<()> {
+        let was_running = self.pid().is_some();
+        self.stop()?;
+        let data = &self.launch.data;
+        std::fs::remove_dir_all(data).or_else(ignore_missing).context(|| format!("removing {}", data.display()))?;
+        std::fs::create_dir_all(data).context(|| format!("creating {}", data.display()))?;
+        self.lock().exited = None;
+        if was_running {
+            self.start()?;
+        }
+        Ok(())
+    }
+
+    /// Spawns the process unless it runs. Returns whether it spawned one.
+    pub(crate) fn spawn(&self) -> Result<bool> {
+        let mut run = self.lock();
+        if let Some(child) = &mut run.child {
+            if child.try_wait().ok().flatten().is_none() {
+                return Ok(false);
+            }
+        }
+        let l = &self.launch;
+        let (stdout, stderr) = (self.open_log(&self.stdout_log())?, self.open_log(&self.stderr_log())?);
+        let mut cmd = Command::new(&l.program);
+        cmd.args(&l.args)
+            .envs(l.env.iter().map(|(k, v)| (k, v)))
+            .env(process::RUN_MARKER, &self.node.run_id)
+            .env("NETDRIVER_NODE", &self.node.name)
+            .env("NETDRIVER_SERVICE", &self.name)
+            .current_dir(&l.workdir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        process::prepare(&mut cmd, self.node.ns.raw(), Tie::Service);
+        let child = process::on_spawner(move || cmd.spawn()).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::MissingBinary { service: self.name.clone(), program: l.program.clone() },
+            _ => Error::io(format!("starting {}/{} ({})", self.node.name, self.name, l.program), e),
+        })?;
+        *run = Run { child: Some(child), paused: false, exited: None };
+        Ok(true)
+    }
+
+    /// Waits for the readiness probe, failing if the process exits or the timeout passes.
+    pub(crate) fn wait_ready(&self, since: Instant) -> Result<()> {
+        let deadline = since + self.launch.ready_timeout;
+        loop {
+            if let ServiceState::Exited(status) = self.state() {
+                return Err(self.failure(format!("exited while starting ({})", ServiceState::Exited(status))));
+            }
+            let ready = match &self.launch.probe {
+                None => true,
+                Some(ReadyCheck::Tcp(addr)) => TcpStream::connect_timeout(addr, Duration::from_millis(500)).is_ok(),
+                Some(ReadyCheck::Http(url)) => self.node.net.http_ok(url),
+            };
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let what = match &self.launch.probe {
+                    Some(ReadyCheck::Tcp(a)) => format!("port {}", a.port()),
+                    Some(ReadyCheck::Http(u)) => format!("GET {u}"),
+                    None => unreachable!("no probe is always ready"),
+                };
+                return Err(self.failure(format!("was not ready ({what}) after {:?}", self.launch.ready_timeout)));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM to the process group (and SIGCONT if paused) without waiting.
+    pub(crate) fn terminate(&self) {
+        let run = self.lock();
+        if let Some(child) = &run.child {
+            let pid = child.id() as i32;
+            process::signal(&[-pid], Signal::SIGTERM);
+            if run.paused {
+                process::signal(&process::tree(pid), Signal::SIGCONT);
+            }
+        }
+    }
+
+    /// Waits for the process to exit until `deadline`, then kills its whole tree and reaps it.
+    pub(crate) fn finish(&self, deadline: Instant) -> Result<()> {
+        let mut run = self.lock();
+        let Some(mut child) = run.child.take() else { return Ok(()) };
+        let pid = child.id() as i32;
+        let tree = process::tree(pid);
+        while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        process::kill_until_gone(|| {
+            let mut all = process::tree(pid);
+            all.extend(&tree);
+            all
+        });
+        let status = child.wait().context(|| format!("waiting for {}/{}", self.node.name, self.name))?;
+        *run = Run { child: None, paused: false, exited: None };
+        tracing::debug!(node = %self.node.name, service = %self.name, %status, "stopped");
+        Ok(())
+    }
+
+    fn open_log(&self, path: &Path) -> Result<File> {
+        let mut file = OpenOptions::new().create(true).append(true).open(path).context(|| format!("opening {}", path.display()))?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let _ = writeln!(file, "--- netdriver: starting {} at unix time {now} ---", self.name);
+        Ok(file)
+    }
+
+    fn failure(&self, reason: String) -> Error {
+        Error::ServiceFailed {
+            node: self.node.name.clone(),
+            service: self.name.clone(),
+            reason,
+            log: self.stderr_log(),
+            tail: [self.stderr_log(), self.stdout_log()].iter().map(|p| tail(p, 15)).collect::<Vec<_>>().join(""),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Run> {
+        self.run.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The last `n` lines of a file, each indented, or nothing.
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("  | {l}\n")).collect()
+}
+
+fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}

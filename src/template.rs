@@ -1,0 +1,297 @@
+//! Placeholders in service commands, arguments, environment and probes.
+//!
+//! A template is plain text with placeholders in braces, rendered once per node:
+//!
+//! | placeholder | value |
+//! |---|---|
+//! | `{name}` or `{node}` | the node's name, e.g. `node0` |
+//! | `{index}` | the node's index, from 0 |
+//! | `{ip}` | the node's IPv4 address |
+//! | `{data}` | the service's data directory (wiped by reset) |
+//! | `{dir}` | the node's directory in the run directory |
+//! | `{network}` | the network's name |
+//! | `{subnet}` | the network's subnet, e.g. `10.200.0.0/24` |
+//! | `{host}` | the host's address on the network (the nodes reach the host there) |
+//! | `{count}` | the number of nodes |
+//! | `{all:PATTERN}` | PATTERN for every node, joined by `,` |
+//! | `{others:PATTERN}` | PATTERN for every other node, joined by `,` |
+//!
+//! Inside PATTERN, `%name`, `%ip` and `%index` stand for that node's values, so an etcd
+//! cluster list is `{all:%name=http://%ip:2380}`. `{{` and `}}` are literal braces.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// A parsed template; parsing checks every placeholder, so rendering cannot fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    source: String,
+    pieces: Vec<Piece>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Var(Var),
+    Join { others_only: bool, pattern: Vec<PatternPiece> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Var {
+    Name,
+    Index,
+    Ip,
+    Data,
+    Dir,
+    Network,
+    Subnet,
+    Host,
+    Count,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PatternPiece {
+    Text(String),
+    Name,
+    Ip,
+    Index,
+}
+
+/// One node as templates see it.
+#[derive(Debug, Clone)]
+pub struct NodeVars {
+    /// The node's name.
+    pub name: String,
+    /// The node's address.
+    pub ip: Ipv4Addr,
+}
+
+/// Everything a template can refer to, for one node and one service.
+#[derive(Debug, Clone, Copy)]
+pub struct Vars<'a> {
+    /// Index of the node being rendered for, into `nodes`.
+    pub index: usize,
+    /// Every node of the network, in index order.
+    pub nodes: &'a [NodeVars],
+    /// The service's data directory.
+    pub data: &'a Path,
+    /// The node's directory.
+    pub dir: &'a Path,
+    /// The network's name.
+    pub network: &'a str,
+    /// The subnet in CIDR notation.
+    pub subnet: &'a str,
+    /// The host's address on the network.
+    pub host: Ipv4Addr,
+}
+
+impl Template {
+    /// Parses `source`, rejecting unknown placeholders and unbalanced braces.
+    pub fn parse(source: &str) -> Result<Template> {
+        let bad = |msg: String| Error::invalid(format!("template '{source}'"), msg);
+        let mut pieces = Vec::new();
+        let mut text = String::new();
+        let mut rest = source;
+        while let Some(i) = rest.find(['{', '}']) {
+            text.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            if tail.starts_with("{{") || tail.starts_with("}}") {
+                text.push_str(&tail[..1]);
+                rest = &tail[2..];
+                continue;
+            }
+            if tail.starts_with('}') {
+                return Err(bad("a '}' without its '{' (write '}}' for a literal brace)".into()));
+            }
+            let end = tail.find('}').ok_or_else(|| bad("a '{' is not closed".into()))?;
+            let inner = &tail[1..end];
+            if !text.is_empty() {
+                pieces.push(Piece::Text(std::mem::take(&mut text)));
+            }
+            pieces.push(parse_placeholder(inner).map_err(bad)?);
+            rest = &tail[end + 1..];
+        }
+        text.push_str(rest);
+        if !text.is_empty() {
+            pieces.push(Piece::Text(text));
+        }
+        Ok(Template { source: source.to_string(), pieces })
+    }
+
+    /// The template as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Renders the template for one node.
+    pub fn render(&self, vars: &Vars<'_>) -> String {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Var(v) => render_var(&mut out, *v, vars),
+                Piece::Join { others_only, pattern } => {
+                    let mut first = true;
+                    for (i, node) in vars.nodes.iter().enumerate() {
+                        if *others_only && i == vars.index {
+                            continue;
+                        }
+                        if !first {
+                            out.push(',');
+                        }
+                        first = false;
+                        for p in pattern {
+                            match p {
+                                PatternPiece::Text(t) => out.push_str(t),
+                                PatternPiece::Name => out.push_str(&node.name),
+                                PatternPiece::Ip => write!(out, "{}", node.ip).unwrap(),
+                                PatternPiece::Index => write!(out, "{i}").unwrap(),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl std::str::FromStr for Template {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Template> {
+        Template::parse(s)
+    }
+}
+
+fn render_var(out: &mut String, var: Var, v: &Vars<'_>) {
+    let node = &v.nodes[v.index];
+    match var {
+        Var::Name => out.push_str(&node.name),
+        Var::Index => write!(out, "{}", v.index).unwrap(),
+        Var::Ip => write!(out, "{}", node.ip).unwrap(),
+        Var::Data => out.push_str(&v.data.to_string_lossy()),
+        Var::Dir => out.push_str(&v.dir.to_string_lossy()),
+        Var::Network => out.push_str(v.network),
+        Var::Subnet => out.push_str(v.subnet),
+        Var::Host => write!(out, "{}", v.host).unwrap(),
+        Var::Count => write!(out, "{}", v.nodes.len()).unwrap(),
+    }
+}
+
+fn parse_placeholder(inner: &str) -> std::result::Result<Piece, String> {
+    if let Some((kind, pattern)) = inner.split_once(':') {
+        let others_only = match kind {
+            "all" => false,
+            "others" => true,
+            _ => return Err(format!("unknown placeholder '{{{inner}}}' (joins are {{all:..}} and {{others:..}})")),
+        };
+        return Ok(Piece::Join { others_only, pattern: parse_pattern(pattern) });
+    }
+    let var = match inner {
+        "name" | "node" => Var::Name,
+        "index" => Var::Index,
+        "ip" => Var::Ip,
+        "data" => Var::Data,
+        "dir" => Var::Dir,
+        "network" => Var::Network,
+        "subnet" => Var::Subnet,
+        "host" => Var::Host,
+        "count" => Var::Count,
+        _ => {
+            return Err(format!(
+                "unknown placeholder '{{{inner}}}' (known: name, node, index, ip, data, dir, \
+                 network, subnet, host, count, all:PATTERN, others:PATTERN)"
+            ))
+        }
+    };
+    Ok(Piece::Var(var))
+}
+
+fn parse_pattern(pattern: &str) -> Vec<PatternPiece> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut rest = pattern;
+    while let Some(i) = rest.find('%') {
+        text.push_str(&rest[..i]);
+        let tail = &rest[i + 1..];
+        let (piece, len) = if tail.starts_with("name") {
+            (PatternPiece::Name, 4)
+        } else if tail.starts_with("index") {
+            (PatternPiece::Index, 5)
+        } else if tail.starts_with("ip") {
+            (PatternPiece::Ip, 2)
+        } else {
+            text.push('%');
+            rest = tail;
+            continue;
+        };
+        if !text.is_empty() {
+            out.push(PatternPiece::Text(std::mem::take(&mut text)));
+        }
+        out.push(piece);
+        rest = &tail[len..];
+    }
+    text.push_str(rest);
+    if !text.is_empty() {
+        out.push(PatternPiece::Text(text));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes() -> Vec<NodeVars> {
+        (0..3)
+            .map(|i| NodeVars { name: format!("node{i}"), ip: Ipv4Addr::new(10, 0, 0, 2 + i as u8) })
+            .collect()
+    }
+
+    fn render(src: &str, index: usize) -> String {
+        let nodes = nodes();
+        let vars = Vars {
+            index,
+            nodes: &nodes,
+            data: Path::new("/d"),
+            dir: Path::new("/n"),
+            network: "net",
+            subnet: "10.0.0.0/24",
+            host: Ipv4Addr::new(10, 0, 0, 1),
+        };
+        Template::parse(src).unwrap().render(&vars)
+    }
+
+    #[test]
+    fn simple_placeholders() {
+        assert_eq!(render("{name}@{ip}:{index} {data} {dir}", 1), "node1@10.0.0.3:1 /d /n");
+        assert_eq!(render("{network} {subnet} {host} {count}", 0), "net 10.0.0.0/24 10.0.0.1 3");
+        assert_eq!(render("plain", 0), "plain");
+    }
+
+    #[test]
+    fn joins() {
+        assert_eq!(
+            render("--initial-cluster={all:%name=http://%ip:2380}", 0),
+            "--initial-cluster=node0=http://10.0.0.2:2380,node1=http://10.0.0.3:2380,node2=http://10.0.0.4:2380"
+        );
+        assert_eq!(render("{others:%ip:26656}", 1), "10.0.0.2:26656,10.0.0.4:26656");
+        assert_eq!(render("{all:%index-50%}", 2), "0-50%,1-50%,2-50%");
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(render("{{\"a\": \"{name}\"}}", 2), "{\"a\": \"node2\"}");
+    }
+
+    #[test]
+    fn errors() {
+        for bad in ["{nope}", "{ip", "x}", "{each:%ip}"] {
+            let err = Template::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(bad), "{err}");
+        }
+    }
+}
