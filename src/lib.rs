@@ -19,6 +19,7 @@
 //! # Ok::<(), netdriver::Error>(())
 //! ```
 
+pub mod control;
 pub mod error;
 pub mod manifest;
 mod fabric;

@@ -145,6 +145,8 @@ impl Network {
             let sdir = dir.join(&s.name);
             let data = sdir.join("data");
             mkdir(&data)?;
+            // Databases (etcd, MongoDB) want their data private.
+            std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).context(|| format!("chmod {}", data.display()))?;
             let v = Vars { index, data: &data, dir: &dir, ..base };
             for (target, source) in &s.binds {
                 let source = PathBuf::from(source.render(&v));

@@ -64,7 +64,7 @@ impl Record {
 
     /// Whether the controller that wrote the record still runs.
     pub(crate) fn is_live(&self) -> bool {
-        process::start_time(self.pid) == Some(self.start_time)
+        process::alive(self.pid) && process::start_time(self.pid) == Some(self.start_time)
     }
 
     fn subnet(&self) -> Option<Subnet> {

@@ -1,0 +1,150 @@
+//! `up` and `run`: the controller process that owns a network until it is told to stop.
+
+use std::io::IsTerminal;
+use std::process::{Command, ExitCode};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, Signal};
+use netdriver::control::Server;
+use netdriver::{manifest, Network, Result};
+
+use super::remote::exit_code;
+use super::UpArgs;
+
+/// What ends a controller's wait.
+enum Event {
+    Signal(Signal),
+    Exited(std::process::ExitStatus),
+}
+
+/// Brings the network up and serves it until SIGINT, SIGTERM or SIGHUP.
+pub(super) fn up(args: &UpArgs) -> Result<ExitCode> {
+    let events = watch_signals();
+    let network = bring_up(args)?;
+    println!("{}", summary(&network));
+    println!("Ctrl-C tears it down; other shells drive it: netdriver status | exec NODE -- CMD | stop NODE[/SERVICE] ...");
+    serve(&network, || {
+        let _ = events.recv();
+    })?;
+    eprintln!("netdriver: tearing down {}", network.id());
+    network.down()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Brings the network up, runs `command` on the host while serving, then tears down.
+pub(super) fn run(args: &UpArgs, command: &[String]) -> Result<ExitCode> {
+    let events = watch_signals();
+    let network = bring_up(args)?;
+    eprintln!("{}", summary(&network));
+    let code = serve(&network, || -> Result<ExitCode> {
+        let (program, rest) = command.split_first().expect("clap requires a command");
+        let mut child = Command::new(program)
+            .args(rest)
+            .env("NETDRIVER_NETWORK", network.id())
+            .spawn()
+            .map_err(|e| netdriver::Error::Invalid { what: "command".into(), message: format!("cannot run '{program}': {e}") })?;
+        let pid = child.id() as i32;
+        let tx = events.sender.clone();
+        std::thread::spawn(move || {
+            if let Ok(status) = child.wait() {
+                let _ = tx.send(Event::Exited(status));
+            }
+        });
+        match events.recv() {
+            Event::Exited(status) => Ok(exit_code(status)),
+            Event::Signal(sig) => {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+                Ok(ExitCode::from(128 + sig as u8))
+            }
+        }
+    })?;
+    network.down()?;
+    code
+}
+
+fn bring_up(args: &UpArgs) -> Result<Network> {
+    let mut spec = manifest::load(&args.file)?;
+    if let Some(n) = args.nodes {
+        spec.nodes = (0..n).map(|i| format!("node{i}")).collect();
+    }
+    let total = spec.nodes.len();
+    let started = Instant::now();
+    let mut shown = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let network = Network::up_with_progress(&spec, |p| {
+        let done = p.done == p.total;
+        if total >= 50 && (done || (tty && shown.elapsed() > Duration::from_millis(250))) {
+            shown = Instant::now();
+            eprint!("\rnetdriver: bringing up nodes: {}/{}", p.done, p.total);
+            if done {
+                eprintln!(" ({:.2} s)", started.elapsed().as_secs_f64());
+            }
+        }
+    })?;
+    if !spec.services.is_empty() {
+        eprintln!("netdriver: starting {} service(s) on {total} node(s)...", spec.services.len());
+        network.start()?;
+    }
+    Ok(network)
+}
+
+/// Serves the control socket while `body` runs.
+fn serve<T>(network: &Network, body: impl FnOnce() -> T) -> Result<T> {
+    let server = Server::bind(network)?;
+    Ok(std::thread::scope(|s| {
+        s.spawn(|| server.run());
+        let out = body();
+        server.shutdown();
+        out
+    }))
+}
+
+fn summary(network: &Network) -> String {
+    let mut text = format!(
+        "netdriver: network {} is up (NETDRIVER_NETWORK={}): {} node(s) on {}, host at {}, logs in {}",
+        network.name(),
+        network.id(),
+        network.nodes().len(),
+        network.subnet(),
+        network.host_ip(),
+        network.run_dir().display()
+    );
+    for node in network.nodes().iter().take(8) {
+        let services: Vec<String> = node.services().iter().map(|s| format!("{} {}", s.name(), s.state())).collect();
+        text.push_str(format!("\n  {:<8} {:<15} {}", node.name(), node.ip(), services.join(", ")).trim_end());
+    }
+    if network.nodes().len() > 8 {
+        text.push_str(&format!("\n  ... and {} more", network.nodes().len() - 8));
+    }
+    text
+}
+
+/// Signals delivered to a channel: blocked in every thread (call before any thread starts),
+/// then received by one watcher thread. Children get a clean mask from std's spawn.
+struct Events {
+    sender: mpsc::Sender<Event>,
+    receiver: mpsc::Receiver<Event>,
+}
+
+impl Events {
+    fn recv(&self) -> Event {
+        self.receiver.recv().expect("the signal watcher never stops")
+    }
+}
+
+fn watch_signals() -> Events {
+    let mut set = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(sig);
+    }
+    set.thread_block().expect("blocking signals");
+    let (sender, receiver) = mpsc::channel();
+    let tx = sender.clone();
+    std::thread::spawn(move || {
+        while let Ok(sig) = set.wait() {
+            let _ = tx.send(Event::Signal(sig));
+        }
+    });
+    Events { sender, receiver }
+}

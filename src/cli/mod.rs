@@ -1,0 +1,133 @@
+//! Command-line face: parses arguments and translates them into library calls.
+
+mod controller;
+mod remote;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use netdriver::control::Op;
+
+/// Drive a network of nodes (network namespaces on a bridge) for integration tests.
+#[derive(Debug, Parser)]
+#[command(name = "netdriver", version, about)]
+struct Args {
+    /// The network to talk to (id or name); needed only when several are up.
+    #[arg(long, global = true, env = "NETDRIVER_NETWORK")]
+    network: Option<String>,
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Bring a network up and start its services; tear it down on Ctrl-C or SIGTERM.
+    Up(UpArgs),
+    /// Bring a network up, run a command on the host, tear down, exit with its code.
+    Run {
+        #[command(flatten)]
+        up: UpArgs,
+        /// The command; it finds the network through NETDRIVER_NETWORK.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Show the nodes and services of a live network.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command inside a node; its exit code passes through.
+    Exec {
+        /// Node name or index.
+        node: String,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Start, stop, kill, pause, resume, restart or reset NODE or NODE/SERVICE.
+    #[command(name = "start")]
+    Start { target: String },
+    #[command(name = "stop", about = "Stop NODE or NODE/SERVICE (SIGTERM, then SIGKILL of the tree)")]
+    Stop { target: String },
+    #[command(name = "kill", about = "Kill NODE or NODE/SERVICE with SIGKILL")]
+    Kill { target: String },
+    #[command(name = "pause", about = "Freeze NODE or NODE/SERVICE with SIGSTOP")]
+    Pause { target: String },
+    #[command(name = "resume", about = "Resume NODE or NODE/SERVICE with SIGCONT")]
+    Resume { target: String },
+    #[command(name = "restart", about = "Stop, then start NODE or NODE/SERVICE")]
+    Restart { target: String },
+    #[command(name = "reset", about = "Wipe the data of NODE or NODE/SERVICE (restarting what ran)")]
+    Reset { target: String },
+    /// Print the logs of NODE or NODE/SERVICE.
+    Logs {
+        /// NODE or NODE/SERVICE.
+        target: String,
+        /// Which stream.
+        #[arg(long, value_enum, default_value_t = Stream::Both)]
+        stream: Stream,
+        /// Only the last N lines of each file.
+        #[arg(short = 'n', long)]
+        lines: Option<usize>,
+    },
+    /// Reclaim what networks whose controller died left behind.
+    Gc,
+}
+
+/// Bring-up options shared by `up` and `run`.
+#[derive(Debug, clap::Args)]
+struct UpArgs {
+    /// The manifest (TOML).
+    #[arg(short = 'f', long = "file")]
+    file: PathBuf,
+    /// Override the manifest's node count.
+    #[arg(long)]
+    nodes: Option<usize>,
+}
+
+/// Which log stream to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Stream {
+    Stdout,
+    Stderr,
+    Both,
+}
+
+/// Runs the command line; errors are printed with their cause and fix.
+pub(crate) fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = match args.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let network = args.network.as_deref();
+    let result = match args.command {
+        Cmd::Up(up) => controller::up(&up),
+        Cmd::Run { up, command } => controller::run(&up, &command),
+        Cmd::Status { json } => remote::status(network, json),
+        Cmd::Exec { node, command } => remote::exec(network, &node, &command),
+        Cmd::Start { target } => remote::op(network, Op::Start, &target),
+        Cmd::Stop { target } => remote::op(network, Op::Stop, &target),
+        Cmd::Kill { target } => remote::op(network, Op::Kill, &target),
+        Cmd::Pause { target } => remote::op(network, Op::Pause, &target),
+        Cmd::Resume { target } => remote::op(network, Op::Resume, &target),
+        Cmd::Restart { target } => remote::op(network, Op::Restart, &target),
+        Cmd::Reset { target } => remote::op(network, Op::Reset, &target),
+        Cmd::Logs { target, stream, lines } => remote::logs(network, &target, stream, lines),
+        Cmd::Gc => remote::gc(),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("netdriver: error: {e}");
+        ExitCode::FAILURE
+    })
+}

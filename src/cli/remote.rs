@@ -1,0 +1,84 @@
+//! Commands that talk to a live network through its control socket.
+
+use std::process::ExitCode;
+
+use netdriver::control::{Client, Op};
+use netdriver::Result;
+
+use super::Stream;
+
+pub(super) fn status(network: Option<&str>, json: bool) -> Result<ExitCode> {
+    let status = Client::find(network)?.status()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status).expect("status serializes"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("network {} (id {}) on {}, logs in {}", status.name, status.id, status.subnet, status.run_dir.display());
+    let mut rows = vec![["NODE".to_string(), "IP".into(), "SERVICE".into(), "STATE".into(), "PID".into()]];
+    for node in &status.nodes {
+        if node.services.is_empty() {
+            rows.push([node.name.clone(), node.ip.clone(), "-".into(), "-".into(), "-".into()]);
+        }
+        for s in &node.services {
+            let pid = s.pid.map_or("-".into(), |p| p.to_string());
+            rows.push([node.name.clone(), node.ip.clone(), s.name.clone(), s.state.clone(), pid]);
+        }
+    }
+    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    for row in rows {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn exec(network: Option<&str>, node: &str, command: &[String]) -> Result<ExitCode> {
+    let status = Client::find(network)?.exec(node, command)?;
+    Ok(exit_code(status))
+}
+
+pub(super) fn op(network: Option<&str>, op: Op, target: &str) -> Result<ExitCode> {
+    Client::find(network)?.op(op, target)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn logs(network: Option<&str>, target: &str, stream: Stream, lines: Option<usize>) -> Result<ExitCode> {
+    for log in Client::find(network)?.logs(target)? {
+        let files = match stream {
+            Stream::Stdout => vec![("stdout", log.stdout)],
+            Stream::Stderr => vec![("stderr", log.stderr)],
+            Stream::Both => vec![("stdout", log.stdout), ("stderr", log.stderr)],
+        };
+        for (name, path) in files {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            let shown = &all[all.len().saturating_sub(lines.unwrap_or(usize::MAX))..];
+            println!("==> {} {name} ({}) <==", log.service, path.display());
+            shown.iter().for_each(|l| println!("{l}"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn gc() -> Result<ExitCode> {
+    let report = netdriver::gc()?;
+    if report.runs.is_empty() {
+        println!("nothing to reclaim");
+    } else {
+        println!(
+            "reclaimed {} dead run(s) ({}): {} process(es) killed, {} link(s) deleted",
+            report.runs.len(),
+            report.runs.join(", "),
+            report.processes,
+            report.links
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A child's exit status as this process's exit code (128 + signal for a killed child).
+pub(super) fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+    use std::os::unix::process::ExitStatusExt;
+    let code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1);
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
