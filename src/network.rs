@@ -11,7 +11,7 @@ use crate::fabric::{self, Fabric, NodeView};
 use crate::node::{self, NetCtx, Node, NodeCtx};
 use crate::process;
 use crate::registry::{self, Record};
-use crate::service::{Launch, ReadyCheck, Service};
+use crate::service::{make_data_dir, Launch, ReadyCheck, Service};
 use crate::spec::{NetworkSpec, Probe, Subnet};
 use crate::template::{NodeVars, Vars};
 
@@ -144,9 +144,7 @@ impl Network {
         for s in &spec.services {
             let sdir = dir.join(&s.name);
             let data = sdir.join("data");
-            mkdir(&data)?;
-            // Databases (etcd, MongoDB) want their data private.
-            std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).context(|| format!("chmod {}", data.display()))?;
+            make_data_dir(&data)?;
             let v = Vars { index, data: &data, dir: &dir, ..base };
             for (target, source) in &s.binds {
                 let source = PathBuf::from(source.render(&v));

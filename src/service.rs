@@ -194,7 +194,7 @@ impl Service {
         self.stop()?;
         let data = &self.launch.data;
         std::fs::remove_dir_all(data).or_else(ignore_missing).context(|| format!("removing {}", data.display()))?;
-        std::fs::create_dir_all(data).context(|| format!("creating {}", data.display()))?;
+        make_data_dir(data)?;
         self.lock().exited = None;
         if was_running {
             self.start()?;
@@ -310,6 +310,12 @@ impl Service {
     fn lock(&self) -> MutexGuard<'_, Run> {
         self.run.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Creates a service's data directory, private to its owner as databases (etcd, MongoDB) want.
+pub(crate) fn make_data_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).context(|| format!("creating {}", path.display()))
 }
 
 /// The last `n` lines of a file, each indented, or nothing.
