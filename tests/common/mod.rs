@@ -132,8 +132,13 @@ pub(crate) fn assert_no_leftovers(id: &str) {
     let uplink = format!("nd{id}");
     assert!(!uplinks().contains(&uplink), "uplink {uplink} is still on the host");
     assert!(!record_path(id).exists(), "record {} is still there", record_path(id).display());
+    assert_no_processes(id, "after teardown");
+}
+
+/// Asserts that no process of run `id` is left; `when` says at what point, for the message.
+pub(crate) fn assert_no_processes(id: &str, when: &str) {
     let left = marked_processes(id);
-    assert!(left.is_empty(), "processes of run {id} still run: {left:?}");
+    assert!(left.is_empty(), "processes of run {id} still run {when}: {left:?}");
 }
 
 /// Asserts that a failed bring-up of the network called `name` left nothing: no record
