@@ -52,8 +52,13 @@ pub enum Error {
         message: String,
     },
     /// A node name or index that the network does not have.
-    #[error("unknown node '{0}' (see `netdriver status` for the nodes)")]
-    UnknownNode(String),
+    #[error("unknown node '{node}' (the network has {known})")]
+    UnknownNode {
+        /// The name or index asked for.
+        node: String,
+        /// The nodes there are, abridged.
+        known: String,
+    },
     /// A service name that the node does not run.
     #[error("node {node} has no service '{service}' (it has: {known})")]
     UnknownService {

@@ -53,13 +53,8 @@ impl Network {
     pub fn up_with_progress(spec: &NetworkSpec, progress: impl FnMut(Progress)) -> Result<Network> {
         spec.validate()?;
         check_privileges()?;
-        if spec.run_root.starts_with("/tmp") {
-            return Err(Error::invalid(
-                "run_root",
-                format!("{} is under /tmp, which each node replaces with its own; use e.g. /var/tmp/netdriver", spec.run_root.display()),
-            ));
-        }
-        let record = registry::claim(&spec.name, spec.subnet, spec.nodes.len(), &spec.run_root)?;
+        let run_root = run_root(&spec.run_root)?;
+        let record = registry::claim(&spec.name, spec.subnet, spec.nodes.len(), &run_root)?;
         let subnet = record.subnet.parse()?;
         // From here on, Drop reclaims whatever was made if a step fails.
         let mut network =
@@ -98,7 +93,7 @@ impl Network {
         }
         let fabric = self.fabric.insert(Fabric::create(&self.record.id, self.subnet, spec.ipv6)?);
         let net = Arc::new(NetCtx {
-            rt: fabric.runtime().handle().clone(),
+            rt: fabric.runtime(),
             http: reqwest::Client::builder().no_proxy().build().map_err(|e| Error::io("building the HTTP client", std::io::Error::other(e)))?,
         });
         // Namespaces are made on one thread while this one links them up: the two kinds of
@@ -203,7 +198,14 @@ impl Network {
     /// The node with this name, or this index.
     pub fn node(&self, key: &str) -> Result<&Node> {
         let by_index = key.parse::<usize>().ok().and_then(|i| self.nodes.get(i));
-        by_index.or_else(|| self.nodes.iter().find(|n| n.name() == key)).ok_or_else(|| Error::UnknownNode(key.to_string()))
+        by_index.or_else(|| self.nodes.iter().find(|n| n.name() == key)).ok_or_else(|| {
+            let names: Vec<&str> = self.nodes.iter().map(Node::name).collect();
+            let known = match names.as_slice() {
+                [first, .., last] if names.len() > 8 => format!("{first} ... {last}, or an index below {}", names.len()),
+                _ => format!("{}, or an index below {}", names.join(", "), names.len()),
+            };
+            Error::UnknownNode { node: key.to_string(), known }
+        })
     }
 
     /// Starts every service on every node: dependency level by level, each level spawned on
@@ -249,6 +251,7 @@ impl Network {
 
     fn teardown(&mut self) -> Result<()> {
         if self.fabric.is_none() && self.nodes.is_empty() {
+            self.record.remove();
             return Ok(());
         }
         let stopped = self.stop();
@@ -302,6 +305,19 @@ fn hosts_file(host: Ipv4Addr, nodes: &[NodeVars]) -> String {
         text.push_str(&format!("{}\t{}\n", n.ip, n.name));
     }
     text
+}
+
+/// The run root made absolute (symlinks resolved), refused under /tmp.
+fn run_root(root: &Path) -> Result<PathBuf> {
+    mkdir(root)?;
+    let root = root.canonicalize().context(|| format!("resolving {}", root.display()))?;
+    if root.starts_with("/tmp") {
+        return Err(Error::invalid(
+            "run_root",
+            format!("{} is under /tmp, which each node replaces with its own; use e.g. /var/tmp/netdriver", root.display()),
+        ));
+    }
+    Ok(root)
 }
 
 fn mkdir(path: &Path) -> Result<()> {

@@ -33,7 +33,7 @@ pub(crate) struct NetCtx {
 impl NetCtx {
     /// Whether a GET of `url` answers with a 2xx status within a second.
     pub(crate) fn http_ok(&self, url: &str) -> bool {
-        self.rt.block_on(async {
+        crate::fabric::block_on(&self.rt, async {
             let response = self.http.get(url).timeout(Duration::from_secs(1)).send().await;
             response.is_ok_and(|r| r.status().is_success())
         })
@@ -144,5 +144,5 @@ impl Node {
 /// Kills every process left in the nodes' network namespaces.
 pub(crate) fn kill_leftovers(nodes: &[Node]) -> usize {
     let inodes: HashSet<u64> = nodes.iter().map(|n| n.ctx.ns.net_inode).collect();
-    process::kill_until_gone(|| process::in_namespaces(&inodes, None))
+    process::kill_until_gone(|| process::in_namespaces(&inodes, &[]))
 }

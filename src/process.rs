@@ -42,7 +42,9 @@ pub(crate) fn prepare(cmd: &mut Command, ns: (RawFd, RawFd, RawFd), tie: Tie) {
             fabric::enter(ns.0, ns.1, ns.2)?;
             // Joining a mount namespace moves the process to its root: go back to the directory.
             if let Some(dir) = &cwd {
-                libc::chdir(dir.as_ptr());
+                if libc::chdir(dir.as_ptr()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             if tie == Tie::Service {
                 if libc::setsid() < 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -125,23 +127,22 @@ pub(crate) fn tree(root: i32) -> Vec<i32> {
     found.into_iter().collect()
 }
 
-/// Every process in one of the network namespaces `inodes`; with `marker`, only those
-/// whose environment carries `NETDRIVER_RUN=<marker>`, for namespaces that may be gone and
-/// whose inode numbers may have been reused.
-pub(crate) fn in_namespaces(inodes: &HashSet<u64>, marker: Option<&str>) -> Vec<i32> {
+/// Every process in one of the network namespaces `inodes` whose environment holds every
+/// `KEY=VALUE` of `env` (e.g. the run marker, for namespaces that may be gone and whose inode
+/// numbers may have been reused; or a service's name, to find what escaped its tree).
+pub(crate) fn in_namespaces(inodes: &HashSet<u64>, env: &[String]) -> Vec<i32> {
     let me = std::process::id() as i32;
     pids()
         .filter(|&pid| pid != me)
         .filter(|pid| fabric::inode_of(Path::new(&format!("/proc/{pid}/ns/net"))).is_some_and(|i| inodes.contains(&i)))
-        .filter(|pid| marker.is_none_or(|m| has_marker(*pid, m)))
+        .filter(|pid| env.is_empty() || has_env(*pid, env))
         .collect()
 }
 
-fn has_marker(pid: i32, marker: &str) -> bool {
-    let wanted = format!("{RUN_MARKER}={marker}");
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|env| env.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()))
-        .unwrap_or(false)
+fn has_env(pid: i32, wanted: &[String]) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
+    let vars: HashSet<&[u8]> = environ.split(|b| *b == 0).collect();
+    wanted.iter().all(|w| vars.contains(w.as_bytes()))
 }
 
 /// Sends `signal` to each process, ignoring those that are already gone.

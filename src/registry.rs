@@ -199,7 +199,8 @@ fn reclaim_dead() -> GcReport {
     for record in records().into_iter().filter(|r| !r.is_live()) {
         let inodes: HashSet<u64> = record.netns.iter().copied().collect();
         if !inodes.is_empty() {
-            report.processes += process::kill_until_gone(|| process::in_namespaces(&inodes, Some(&record.id)));
+            let marker = [format!("{}={}", process::RUN_MARKER, record.id)];
+            report.processes += process::kill_until_gone(|| process::in_namespaces(&inodes, &marker));
         }
         match fabric::remove_stale_uplink(&record.uplink, &record.id) {
             Ok(true) => report.links += 1,

@@ -18,6 +18,9 @@ use crate::error::{Context, Error, Result};
 use crate::node::NodeCtx;
 use crate::process::{self, Tie};
 
+/// The environment variable that names the service a process belongs to.
+const SERVICE_MARKER: &str = "NETDRIVER_SERVICE";
+
 /// How a service is launched on one node: its spec with every template rendered.
 #[derive(Debug, Clone)]
 pub(crate) struct Launch {
@@ -164,7 +167,10 @@ impl Service {
     /// Freezes the service's processes with SIGSTOP.
     pub fn pause(&self) -> Result<()> {
         let Some(pid) = self.pid() else {
-            return Err(Error::State(format!("{}/{} is not running, so it cannot be paused", self.node.name, self.name)));
+            return Err(Error::State(format!(
+                "{}/{} is not running, so it cannot be paused; start it first",
+                self.node.name, self.name
+            )));
         };
         process::signal(&process::tree(pid as i32), Signal::SIGSTOP);
         self.lock().paused = true;
@@ -217,15 +223,23 @@ impl Service {
             .envs(l.env.iter().map(|(k, v)| (k, v)))
             .env(process::RUN_MARKER, &self.node.run_id)
             .env("NETDRIVER_NODE", &self.node.name)
-            .env("NETDRIVER_SERVICE", &self.name)
+            .env(SERVICE_MARKER, &self.name)
             .current_dir(&l.workdir)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
         process::prepare(&mut cmd, self.node.ns.raw(), Tie::Service);
-        let child = process::on_spawner(move || cmd.spawn()).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::MissingBinary { service: self.name.clone(), program: l.program.clone() },
-            _ => Error::io(format!("starting {}/{} ({})", self.node.name, self.name, l.program), e),
+        let child = process::on_spawner(move || cmd.spawn()).map_err(|e| {
+            if process::find_program(&l.program).is_none() {
+                Error::MissingBinary { service: self.name.clone(), program: l.program.clone() }
+            } else if !l.workdir.is_dir() {
+                Error::invalid(
+                    format!("workdir of {}/{}", self.node.name, self.name),
+                    format!("{} is not a directory; create it or change `workdir`", l.workdir.display()),
+                )
+            } else {
+                Error::io(format!("starting {}/{} ({})", self.node.name, self.name, l.program), e)
+            }
         })?;
         *run = Run { child: Some(child), paused: false, exited: None };
         Ok(true)
@@ -233,24 +247,23 @@ impl Service {
 
     /// Waits for the readiness probe, failing if the process exits or the timeout passes.
     pub(crate) fn wait_ready(&self, since: Instant) -> Result<()> {
+        let Some(probe) = &self.launch.probe else { return Ok(()) };
         let deadline = since + self.launch.ready_timeout;
         loop {
             if let ServiceState::Exited(status) = self.state() {
                 return Err(self.failure(format!("exited while starting ({})", ServiceState::Exited(status))));
             }
-            let ready = match &self.launch.probe {
-                None => true,
-                Some(ReadyCheck::Tcp(addr)) => TcpStream::connect_timeout(addr, Duration::from_millis(500)).is_ok(),
-                Some(ReadyCheck::Http(url)) => self.node.net.http_ok(url),
+            let ready = match probe {
+                ReadyCheck::Tcp(addr) => TcpStream::connect_timeout(addr, Duration::from_millis(500)).is_ok(),
+                ReadyCheck::Http(url) => self.node.net.http_ok(url),
             };
             if ready {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let what = match &self.launch.probe {
-                    Some(ReadyCheck::Tcp(a)) => format!("port {}", a.port()),
-                    Some(ReadyCheck::Http(u)) => format!("GET {u}"),
-                    None => unreachable!("no probe is always ready"),
+                let what = match probe {
+                    ReadyCheck::Tcp(a) => format!("port {}", a.port()),
+                    ReadyCheck::Http(u) => format!("GET {u}"),
                 };
                 return Err(self.failure(format!("was not ready ({what}) after {:?}", self.launch.ready_timeout)));
             }
@@ -273,20 +286,28 @@ impl Service {
     /// Waits for the process to exit until `deadline`, then kills its whole tree and reaps it.
     pub(crate) fn finish(&self, deadline: Instant) -> Result<()> {
         let mut run = self.lock();
-        let Some(mut child) = run.child.take() else { return Ok(()) };
-        let pid = child.id() as i32;
-        let tree = process::tree(pid);
-        while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
-            std::thread::sleep(Duration::from_millis(10));
+        let mut child = run.child.take();
+        let pid = child.as_ref().map(|c| c.id() as i32);
+        let tree = pid.map(process::tree).unwrap_or_default();
+        if let Some(child) = &mut child {
+            while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
+        // The tree as it was and is, plus what escaped it (daemons that left their session
+        // and parent) but still carries the service's marks.
+        let inodes = std::collections::HashSet::from([self.node.ns.net_inode]);
+        let marks = [format!("{}={}", process::RUN_MARKER, self.node.run_id), format!("{SERVICE_MARKER}={}", self.name)];
         process::kill_until_gone(|| {
-            let mut all = process::tree(pid);
+            let mut all = pid.map(process::tree).unwrap_or_default();
             all.extend(&tree);
+            all.extend(process::in_namespaces(&inodes, &marks));
             all
         });
-        let status = child.wait().context(|| format!("waiting for {}/{}", self.node.name, self.name))?;
-        *run = Run { child: None, paused: false, exited: None };
-        tracing::debug!(node = %self.node.name, service = %self.name, %status, "stopped");
+        if let Some(mut child) = child {
+            child.wait().context(|| format!("waiting for {}/{}", self.node.name, self.name))?;
+        }
+        *run = Run::default();
         Ok(())
     }
 

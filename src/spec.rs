@@ -223,7 +223,10 @@ impl NetworkSpec {
         unique("node", self.nodes.iter())?;
         for n in &self.nodes {
             if !valid_hostname(n) {
-                return Err(Error::invalid("node name", format!("'{n}': use letters, digits and '-', at most 63")));
+                return Err(Error::invalid(
+                    "node name",
+                    format!("'{n}': use letters, digits and '-', at most 63, not only digits"),
+                ));
             }
         }
         if let Some(s) = &self.subnet {
@@ -273,8 +276,13 @@ fn unique<'a>(kind: &'static str, names: impl Iterator<Item = &'a String>) -> Re
     Ok(())
 }
 
+/// A hostname label that is not all digits (a number selects a node by index).
 fn valid_hostname(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 63 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !n.starts_with('-')
+    !n.is_empty()
+        && n.len() <= 63
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !n.starts_with('-')
+        && !n.chars().all(|c| c.is_ascii_digit())
 }
 
 #[cfg(test)]

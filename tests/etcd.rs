@@ -36,7 +36,9 @@ fn a_write_reaches_a_member_that_was_down() {
 
     node0.start().expect("starting node0 again");
     for node in network.nodes() {
-        wait_until(&format!("{} returns k = v", node.name()), Duration::from_secs(10), || get(node).as_deref() == Some("v"));
+        wait_until(&format!("{} returns k = v", node.name()), Duration::from_secs(10), || {
+            get(node).as_deref() == Some("v")
+        });
     }
     teardown(network);
 }

@@ -15,6 +15,7 @@ use futures::TryStreamExt;
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage};
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use tokio::runtime::Runtime;
+use std::future::Future;
 
 pub(crate) use ns::{create_node, enter, inode_of, NodeNamespaces, NodeView};
 
@@ -34,9 +35,59 @@ const PORT_GROUP: u32 = 1;
 /// The prefix of uplink names in the host namespace, followed by the run id.
 pub(crate) const UPLINK_PREFIX: &str = "nd";
 
+/// A runtime with one worker that drives netlink and HTTP probes while callers block on it.
+///
+/// Blocking calls work from anywhere, async code included: inside a runtime they block on a
+/// scoped thread instead, and the runtime shuts down without blocking when dropped.
+pub(crate) struct Io(Option<Runtime>);
+
+impl Io {
+    pub(crate) fn new() -> Result<Io> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("netdriver-io")
+            .enable_all()
+            .build()
+            .context(|| "starting the netlink runtime")?;
+        Ok(Io(Some(rt)))
+    }
+
+    /// A handle for [`block_on`].
+    pub(crate) fn handle(&self) -> tokio::runtime::Handle {
+        self.0.as_ref().expect("runtime is live until drop").handle().clone()
+    }
+
+    fn block_on<F: Future + Send>(&self, f: F) -> F::Output
+    where
+        F::Output: Send,
+    {
+        block_on(&self.handle(), f)
+    }
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Runs `f` to completion on `rt`, from sync or async code alike.
+pub(crate) fn block_on<F: Future + Send>(rt: &tokio::runtime::Handle, f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| s.spawn(|| rt.block_on(f)).join().expect("netdriver I/O thread panicked"))
+    } else {
+        rt.block_on(f)
+    }
+}
+
 /// The lab, its bridge and the uplink; nodes are attached with [`Fabric::attach`].
 pub(crate) struct Fabric {
-    rt: Runtime,
+    io: Io,
     lab: OwnedFd,
     lab_nl: Handle,
     host_nl: Handle,
@@ -48,22 +99,16 @@ pub(crate) struct Fabric {
 impl Fabric {
     /// Creates the lab namespace, its bridge, and the uplink holding the host's address.
     pub(crate) fn create(id: &str, subnet: Subnet, ipv6: bool) -> Result<Fabric> {
-        // One worker drives netlink and probes while callers block on it.
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("netdriver-io")
-            .enable_all()
-            .build()
-            .context(|| "starting the netlink runtime")?;
+        let io = Io::new()?;
         let (lab, _, socket) = ns::create_net(ipv6)?;
         let uplink = format!("{UPLINK_PREFIX}{id}");
-        let (lab_nl, host_nl) = rt.block_on(async {
+        let (lab_nl, host_nl) = io.block_on(async {
             let (conn, host, _) = rtnetlink::new_connection().context(|| "opening a netlink socket")?;
             tokio::spawn(conn);
             Ok::<_, Error>((ns::into_handle(socket), host))
         })?;
-        let mut fabric = Fabric { rt, lab, lab_nl, host_nl, uplink, uplink_index: 0, subnet };
-        fabric.uplink_index = fabric.rt.block_on(fabric.build_lab(id))?;
+        let mut fabric = Fabric { io, lab, lab_nl, host_nl, uplink, uplink_index: 0, subnet };
+        fabric.uplink_index = fabric.io.block_on(fabric.build_lab(id))?;
         Ok(fabric)
     }
 
@@ -90,7 +135,7 @@ impl Fabric {
 
     /// Joins node `index` to the bridge: `n<index>` in the lab, `eth0` with `ip` in the node.
     pub(crate) fn attach(&self, index: usize, ns: &NodeNamespaces, socket: netlink_sys::Socket, ip: Ipv4Addr) -> Result<()> {
-        self.rt.block_on(async {
+        self.io.block_on(async {
             let node_nl = ns::into_handle(socket);
             let peer = LinkMessageBuilder::<LinkUnspec>::new().name("eth0").index(NODE_ETH_INDEX).setns_by_fd(ns.net.as_raw_fd()).build();
             let port = veth(&format!("n{index}"), peer)
@@ -115,7 +160,7 @@ impl Fabric {
 
     /// Removes every link the fabric made. The namespaces go when their last holder does.
     pub(crate) fn destroy(self) -> Result<()> {
-        self.rt.block_on(async {
+        self.io.block_on(async {
             let mut by_group = LinkMessage::default();
             by_group.attributes.push(LinkAttribute::Group(PORT_GROUP));
             self.lab_nl.link().del_with_message(by_group).execute().await.map_err(nl("deleting node links"))?;
@@ -127,8 +172,8 @@ impl Fabric {
     }
 
     /// The runtime, for other work on the network (probes).
-    pub(crate) fn runtime(&self) -> &Runtime {
-        &self.rt
+    pub(crate) fn runtime(&self) -> tokio::runtime::Handle {
+        self.io.handle()
     }
 
     /// The uplink's name in the host namespace.
@@ -140,8 +185,7 @@ impl Fabric {
 /// Deletes the uplink `name` of a dead run `id`, if it is still there and carries the run's
 /// alias. Returns whether it deleted it.
 pub(crate) fn remove_stale_uplink(name: &str, id: &str) -> Result<bool> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context(|| "starting a runtime")?;
-    rt.block_on(async {
+    Io::new()?.block_on(async {
         let (conn, handle, _) = rtnetlink::new_connection().context(|| "opening a netlink socket")?;
         tokio::spawn(conn);
         let mut links = handle.link().get().match_name(name.to_string()).execute();

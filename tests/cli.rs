@@ -1,0 +1,191 @@
+//! The command line as a user drives it: a controlling `netdriver up` in the background, other
+//! invocations talking to it, exit codes, teardown on SIGTERM, and `gc` after a SIGKILL.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_netdriver");
+
+/// Writes a manifest for `nodes` nodes running `web` (an HTTP server) under a unique name.
+fn manifest(name: &str, nodes: usize, extra_service: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("netdriver-{name}-{}.toml", std::process::id()));
+    let text = format!(
+        r#"
+[network]
+name = "{name}"
+nodes = {nodes}
+url = "http://{{ip}}:8000/"
+
+[[service]]
+name = "web"
+command = "python3"
+args = ["-m", "http.server", "8000", "--bind", "{{ip}}"]
+ready = {{ tcp = 8000 }}
+stop_timeout = "2s"
+{extra_service}
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn nd(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("running netdriver")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Starts `netdriver up` and waits for its summary line; returns the child and the run id.
+fn up(manifest: &PathBuf) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["up", "-f", manifest.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let id = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.split("NETDRIVER_NETWORK=").nth(1).map(|r| r[..6].to_string()))
+        .expect("`up` printed no summary");
+    // Keep draining stdout so the controller never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, id)
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "controller did not exit within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What of run `id` is still on the host: uplink, record, socket, marked processes, mounts.
+fn leftovers(id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    if stdout(&links).contains(&format!(" nd{id}")) {
+        found.push(format!("link nd{id}"));
+    }
+    for file in [format!("/run/netdriver/{id}.json"), format!("/run/netdriver/{id}.sock")] {
+        if std::path::Path::new(&file).exists() {
+            found.push(file);
+        }
+    }
+    let marker = format!("NETDRIVER_RUN={id}");
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else { continue };
+        let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
+        if !zombie && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
+            found.push(format!("process {}", entry.file_name().to_string_lossy()));
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    if mounts.contains(&format!("-{id}/")) {
+        found.push("a mount of the run directory".into());
+    }
+    found
+}
+
+fn wait_no_leftovers(id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !leftovers(id).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(leftovers(id), Vec::<String>::new());
+}
+
+#[test]
+fn controller_serves_other_invocations_and_tears_down_on_sigterm() {
+    let m = manifest("cli-ops", 2, "");
+    let (mut child, id) = up(&m);
+    let net = ["--network", "cli-ops"];
+
+    let status = nd(&[&net[..], &["status"]].concat());
+    assert!(status.status.success(), "{}", stderr(&status));
+    let table = stdout(&status);
+    assert!(table.contains("node0") && table.contains("node1") && table.contains("running"), "{table}");
+
+    let exec = nd(&[&net[..], &["exec", "node1", "--", "sh", "-c", "curl -sf http://node0:8000/ >/dev/null && hostname && exit 7"]].concat());
+    assert_eq!(exec.status.code(), Some(7), "{}", stderr(&exec));
+    assert_eq!(stdout(&exec).trim(), "node1");
+
+    for (op, state) in [("stop", "stopped"), ("start", "running"), ("pause", "paused"), ("resume", "running"), ("kill", "stopped"), ("restart", "running")] {
+        let out = nd(&[&net[..], &[op, "node0/web"]].concat());
+        assert!(out.status.success(), "{op}: {}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&nd(&[&net[..], &["status", "--json"]].concat()).stdout).unwrap();
+        assert_eq!(json["nodes"][0]["services"][0]["state"], state, "after {op}");
+    }
+    let logs = nd(&[&net[..], &["logs", "node0/web", "--stream", "stderr"]].concat());
+    assert!(stdout(&logs).contains("GET / HTTP"), "{}", stdout(&logs));
+
+    let unknown = nd(&[&net[..], &["stop", "node9"]].concat());
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("unknown node 'node9'"), "{}", stderr(&unknown));
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(wait_exit(&mut child, Duration::from_secs(20)).success());
+    wait_no_leftovers(&id);
+}
+
+#[test]
+fn gc_reclaims_what_a_killed_controller_left() {
+    // A service that leaves a daemon behind: it escapes its process group and its parent.
+    let daemon = r#"
+[[service]]
+name = "daemon"
+command = "sh"
+args = ["-c", "setsid sleep 1000 </dev/null >/dev/null 2>&1 & exec sleep 1000"]
+"#;
+    let m = manifest("cli-gc", 2, daemon);
+    let (mut child, id) = up(&m);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!leftovers(&id).is_empty(), "the escaped daemons should still be there before gc");
+
+    let gc = nd(&["gc"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    assert!(stdout(&gc).contains(&id), "{}", stdout(&gc));
+    wait_no_leftovers(&id);
+    let again = nd(&["gc"]);
+    assert!(!stdout(&again).contains(&id));
+}
+
+#[test]
+fn run_passes_the_network_and_the_exit_code() {
+    let m = manifest("cli-run", 2, "");
+    let script = format!("{BIN} exec node0 -- curl -sf http://node1:8000/ >/dev/null && test -n \"$NETDRIVER_NETWORK\" && exit 3");
+    let out = nd(&["run", "-f", m.to_str().unwrap(), "--", "sh", "-c", &script]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let id = stderr(&out).split("NETDRIVER_NETWORK=").nth(1).map(|r| r[..6].to_string()).unwrap();
+    wait_no_leftovers(&id);
+}
+
+#[test]
+fn bad_input_fails_with_the_cause() {
+    let bad = std::env::temp_dir().join("netdriver-bad.toml");
+    std::fs::write(&bad, "[network]\nnodes = 2\n\n[[service]]\nname = \"x\"\ncommand = \"true\"\nstop_timeout = \"10 parsecs\"\n").unwrap();
+    let out = nd(&["up", "-f", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(":7:") && stderr(&out).contains("stop_timeout"), "{}", stderr(&out));
+
+    let missing = manifest("cli-missing", 1, "[[service]]\nname = \"ghost\"\ncommand = \"no-such-program-xyz\"\n");
+    let out = nd(&["up", "-f", missing.to_str().unwrap()]);
+    assert!(stderr(&out).contains("program 'no-such-program-xyz' not found"), "{}", stderr(&out));
+
+    let out = nd(&["status", "--network", "no-such-network"]);
+    assert!(stderr(&out).contains("no live network has the id or name 'no-such-network'"), "{}", stderr(&out));
+}
