@@ -103,7 +103,7 @@ impl Network {
             let (plans, hosts) = (&plans, &hosts);
             scope.spawn(move || {
                 for plan in plans {
-                    let view = NodeView { hostname: &plan.name, hosts_file: hosts, tmp_dir: &plan.tmp, binds: &plan.binds, ipv6: spec.ipv6 };
+                    let view = NodeView { hostname: &plan.name, hosts_file: hosts, tmp_dir: &plan.tmp, binds: &plan.binds };
                     let made = fabric::create_node(&view);
                     let failed = made.is_err();
                     if tx.send(made).is_err() || failed {
@@ -117,7 +117,7 @@ impl Network {
                 let ip = self.subnet.node(index);
                 self.record.netns.push(ns.net_inode);
                 let ctx = Arc::new(NodeCtx { name: plan.name.clone(), run_id: self.record.id.clone(), ns, net: net.clone() });
-                fabric.attach(index, &ctx.ns, socket, ip)?;
+                fabric.attach(index, &ctx.ns, socket, ip, spec.ipv6)?;
                 let services =
                     spec.services.iter().zip(plan.launches.clone()).map(|(s, l)| Service::new(s.name.clone(), ctx.clone(), l)).collect();
                 self.nodes.push(Node::new(ctx, index, ip, plan.dir.clone(), plan.url.clone(), services));

@@ -170,7 +170,8 @@ pub struct NetworkSpec {
     pub nodes: Vec<String>,
     /// The subnet, or `None` to pick a free one.
     pub subnet: Option<Subnet>,
-    /// Whether the nodes get IPv6 (link-local). Off by default: it floods the bridge at scale.
+    /// Whether the nodes' links get IPv6 (link-local addresses). Off by default: duplicate
+    /// address detection and multicast reports flood the bridge at scale. Loopback keeps `::1`.
     pub ipv6: bool,
     /// Where run directories (logs, data) go; `/var/tmp/netdriver` by default.
     pub run_root: PathBuf,

@@ -12,7 +12,9 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use futures::TryStreamExt;
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage,
+};
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use tokio::runtime::Runtime;
 use std::future::Future;
@@ -29,6 +31,8 @@ const UPLINK_INDEX: u32 = 3;
 const PORT_INDEX_BASE: u32 = 4;
 const NODE_ETH_INDEX: u32 = 2;
 const LOOPBACK_INDEX: u32 = 1;
+/// The bridge's address: locally administered, so it cannot clash with a real interface.
+const BRIDGE_MAC: [u8; 6] = [0x02, 0x6e, 0x64, 0x00, 0x00, 0x01];
 /// The link group of node ports in the lab: one request deletes them all.
 const PORT_GROUP: u32 = 1;
 
@@ -113,7 +117,16 @@ impl Fabric {
     }
 
     async fn build_lab(&self, id: &str) -> Result<u32> {
-        let bridge = LinkBridge::new("br0").index(BRIDGE_INDEX).up().build();
+        // Every port added walks all ports for the bridge id, the MTU and multicast snooping:
+        // a fixed address and MTU, and no snooping (the nodes send no multicast), spare most
+        // of that quadratic work.
+        let bridge = LinkBridge::new("br0")
+            .mcast_snooping(false)
+            .index(BRIDGE_INDEX)
+            .address(BRIDGE_MAC.to_vec())
+            .mtu(1500)
+            .up()
+            .build();
         self.lab_nl.link().add(bridge).execute().await.map_err(|e| link_error("creating bridge br0", "bridge", e))?;
 
         let peer = LinkMessageBuilder::<LinkUnspec>::new().name("uplink").index(UPLINK_INDEX).setns_by_fd(self.lab.as_raw_fd()).build();
@@ -134,7 +147,9 @@ impl Fabric {
     }
 
     /// Joins node `index` to the bridge: `n<index>` in the lab, `eth0` with `ip` in the node.
-    pub(crate) fn attach(&self, index: usize, ns: &NodeNamespaces, socket: netlink_sys::Socket, ip: Ipv4Addr) -> Result<()> {
+    /// Without `ipv6`, eth0 gets no link-local address, so it sends no IPv6 at all (duplicate
+    /// address detection and multicast listener reports would flood the bridge at scale).
+    pub(crate) fn attach(&self, index: usize, ns: &NodeNamespaces, socket: netlink_sys::Socket, ip: Ipv4Addr, ipv6: bool) -> Result<()> {
         self.io.block_on(async {
             let node_nl = ns::into_handle(socket);
             let peer = LinkMessageBuilder::<LinkUnspec>::new().name("eth0").index(NODE_ETH_INDEX).setns_by_fd(ns.net.as_raw_fd()).build();
@@ -145,6 +160,13 @@ impl Fabric {
                 .up()
                 .build();
             self.lab_nl.link().add(port).execute().await.map_err(|e| link_error(&format!("creating veth n{index}"), "veth", e))?;
+            if !ipv6 {
+                let mode = AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]);
+                let quiet = LinkUnspec::new_with_index(NODE_ETH_INDEX)
+                    .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![mode]))
+                    .build();
+                node_nl.link().set(quiet).execute().await.map_err(nl(format!("turning IPv6 off on node {index}")))?;
+            }
             for i in [LOOPBACK_INDEX, NODE_ETH_INDEX] {
                 let up = LinkUnspec::new_with_index(i).up().build();
                 node_nl.link().set(up).execute().await.map_err(nl(format!("bringing up links of node {index}")))?;

@@ -32,7 +32,6 @@ pub(crate) struct NodeView<'a> {
     pub(crate) tmp_dir: &'a Path,
     /// (path inside the node, source directory on the host)
     pub(crate) binds: &'a [(PathBuf, PathBuf)],
-    pub(crate) ipv6: bool,
 }
 
 /// A new network namespace with nothing else, and a netlink socket opened inside it.
@@ -51,7 +50,6 @@ pub(crate) fn create_node(view: &NodeView<'_>) -> Result<(NodeNamespaces, netlin
             let flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
             unshare(flags).context(|| "unshare(CLONE_NEWNET|CLONE_NEWNS|CLONE_NEWUTS)")?;
             nix::unistd::sethostname(view.hostname).context(|| "sethostname")?;
-            set_ipv6(view.ipv6)?;
             // Keep our mounts from propagating back to the host.
             mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
                 .context(|| "making / a slave mount in the node's mount namespace")?;
@@ -104,6 +102,10 @@ fn route_socket() -> Result<netlink_sys::Socket> {
 }
 
 /// Sets IPv6 on or off for the calling thread's network namespace (a no-op without IPv6).
+///
+/// Only for the lab: every namespace has its own `/proc/sys/net/ipv6/conf/all`, and looking
+/// one up walks past the same-named entries of all the others, so a write per node would
+/// make bring-up quadratic. Nodes turn IPv6 off per link through netlink instead.
 fn set_ipv6(on: bool) -> Result<()> {
     let value = if on { "0" } else { "1" };
     for conf in ["default", "all"] {
