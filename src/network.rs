@@ -37,12 +37,6 @@ pub struct Network {
     fabric: Option<Fabric>,
 }
 
-impl std::fmt::Debug for Fabric {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fabric").field("uplink", &self.uplink()).finish()
-    }
-}
-
 impl Network {
     /// Brings up the nodes of `spec` (namespaces, links, addresses); services are not started.
     pub fn up(spec: &NetworkSpec) -> Result<Network> {

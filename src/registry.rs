@@ -81,14 +81,16 @@ pub(crate) fn records() -> Vec<Record> {
         .collect()
 }
 
-/// The registry lock: held while records are read and written.
-struct Lock(#[allow(dead_code)] Flock<File>);
+/// The registry lock: held while records are read and written, released on drop.
+struct Lock {
+    _flock: Flock<File>,
+}
 
 fn lock() -> Result<Lock> {
     std::fs::create_dir_all(DIR).context(|| format!("creating {DIR}"))?;
     let path = Path::new(DIR).join("lock");
     let file = File::create(&path).context(|| format!("opening {}", path.display()))?;
-    Flock::lock(file, FlockArg::LockExclusive).map(Lock).map_err(|(_, e)| Error::io(format!("locking {}", path.display()), e))
+    Flock::lock(file, FlockArg::LockExclusive).map(|f| Lock { _flock: f }).map_err(|(_, e)| Error::io(format!("locking {}", path.display()), e))
 }
 
 /// Reserves an id and a subnet for a new run and writes its record.

@@ -186,6 +186,16 @@ fn bad_input_fails_with_the_cause() {
     let out = nd(&["up", "-f", missing.to_str().unwrap()]);
     assert!(stderr(&out).contains("program 'no-such-program-xyz' not found"), "{}", stderr(&out));
 
+    // Without root's capabilities (as nobody, none inherited), bring-up names what is missing.
+    let m = manifest("cli-noroot", 1, "");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--", BIN, "up", "-f"])
+        .arg(&m)
+        .output()
+        .expect("setpriv (util-linux) runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("needs CAP_NET_ADMIN, CAP_SYS_ADMIN (run it as root"), "{}", stderr(&out));
+
     let out = nd(&["status", "--network", "no-such-network"]);
     assert!(stderr(&out).contains("no live network has the id or name 'no-such-network'"), "{}", stderr(&out));
 }

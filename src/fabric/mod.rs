@@ -226,6 +226,12 @@ pub(crate) fn remove_stale_uplink(name: &str, id: &str) -> Result<bool> {
     })
 }
 
+impl std::fmt::Debug for Fabric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fabric").field("uplink", &self.uplink).finish()
+    }
+}
+
 fn veth(name: &str, peer: LinkMessage) -> LinkMessageBuilder<LinkVeth> {
     LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
         .name(name.to_string())
