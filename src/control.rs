@@ -346,7 +346,9 @@ impl Client {
         cmd.args(args).env(process::RUN_MARKER, &self.record.id).env("NETDRIVER_NODE", node);
         process::prepare(&mut cmd, (fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()), Tie::Command);
         let status = cmd.status().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::invalid("command", format!("'{program}' not found in node {node}")),
+            std::io::ErrorKind::NotFound if process::find_program(program).is_none() => {
+                Error::invalid("command", format!("'{program}' not found on PATH"))
+            }
             _ => Error::io(format!("running {program} in {node}"), e),
         });
         drop(fds);

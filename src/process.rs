@@ -28,7 +28,10 @@ pub(crate) enum Tie {
     Command,
 }
 
-/// Makes `cmd` start inside the namespaces `ns` (net, uts, mnt), in its current directory.
+/// Makes `cmd` start inside the namespaces `ns` (net, uts, mnt), in its current directory
+/// (or ours). A service fails to start if the directory is missing in the node; a one-off
+/// command starts in `/` instead (the caller's directory may be under the host's /tmp,
+/// which the node does not see).
 pub(crate) fn prepare(cmd: &mut Command, ns: (RawFd, RawFd, RawFd), tie: Tie) {
     let cwd = cmd
         .get_current_dir()
@@ -43,7 +46,10 @@ pub(crate) fn prepare(cmd: &mut Command, ns: (RawFd, RawFd, RawFd), tie: Tie) {
             // Joining a mount namespace moves the process to its root: go back to the directory.
             if let Some(dir) = &cwd {
                 if libc::chdir(dir.as_ptr()) != 0 {
-                    return Err(std::io::Error::last_os_error());
+                    if tie == Tie::Service {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::chdir(c"/".as_ptr());
                 }
             }
             if tie == Tie::Service {

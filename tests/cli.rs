@@ -43,8 +43,21 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Starts `netdriver up` and waits for its summary line; returns the child and the run id.
-fn up(manifest: &PathBuf) -> (Child, String) {
+/// A controlling `netdriver up`; killed (and its leftovers reclaimed) if a test fails early.
+struct Controller(Child);
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = nd(&["gc"]);
+        }
+    }
+}
+
+/// Starts `netdriver up` and waits for its summary line; returns the controller and run id.
+fn up(manifest: &PathBuf) -> (Controller, String) {
     let mut child = Command::new(BIN)
         .args(["up", "-f", manifest.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -59,7 +72,7 @@ fn up(manifest: &PathBuf) -> (Child, String) {
         .expect("`up` printed no summary");
     // Keep draining stdout so the controller never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (child, id)
+    (Controller(child), id)
 }
 
 fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
@@ -136,8 +149,8 @@ fn controller_serves_other_invocations_and_tears_down_on_sigterm() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(stderr(&unknown).contains("unknown node 'node9'"), "{}", stderr(&unknown));
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut child, Duration::from_secs(20)).success());
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.0.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(wait_exit(&mut child.0, Duration::from_secs(20)).success());
     wait_no_leftovers(&id);
 }
 
@@ -152,8 +165,8 @@ args = ["-c", "setsid sleep 1000 </dev/null >/dev/null 2>&1 & exec sleep 1000"]
 "#;
     let m = manifest("cli-gc", 2, daemon);
     let (mut child, id) = up(&m);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     assert!(!leftovers(&id).is_empty(), "the escaped daemons should still be there before gc");
 
     let gc = nd(&["gc"]);

@@ -197,11 +197,6 @@ impl Fabric {
     pub(crate) fn runtime(&self) -> tokio::runtime::Handle {
         self.io.handle()
     }
-
-    /// The uplink's name in the host namespace.
-    pub(crate) fn uplink(&self) -> &str {
-        &self.uplink
-    }
 }
 
 /// Deletes the uplink `name` of a dead run `id`, if it is still there and carries the run's
