@@ -82,6 +82,8 @@ pub struct Status {
     pub run_dir: PathBuf,
     /// One entry per node.
     pub nodes: Vec<NodeStatus>,
+    /// (from, to) node pairs whose traffic is dropped.
+    pub cuts: Vec<(String, String)>,
 }
 
 /// One node in a [`Status`].
@@ -127,6 +129,7 @@ impl Status {
                         .collect(),
                 })
                 .collect(),
+            cuts: network.cuts(),
         }
     }
 }
@@ -149,6 +152,9 @@ enum Request {
     Op { op: Op, target: String },
     Logs { target: String },
     Enter { node: String },
+    Partition { groups: Vec<Vec<String>> },
+    Block { from: String, to: String },
+    Heal,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -248,6 +254,20 @@ impl<'a> Server<'a> {
                 network.node(node)?;
                 Answer::Enter
             }
+            Request::Partition { groups } => {
+                let groups: Vec<Vec<&str>> = groups.iter().map(|g| g.iter().map(String::as_str).collect()).collect();
+                let groups: Vec<&[&str]> = groups.iter().map(Vec::as_slice).collect();
+                network.partition(&groups)?;
+                Answer::Done
+            }
+            Request::Block { from, to } => {
+                network.block(from, to)?;
+                Answer::Done
+            }
+            Request::Heal => {
+                network.heal()?;
+                Answer::Done
+            }
         })
     }
 }
@@ -304,7 +324,26 @@ impl Client {
 
     /// Applies `op` to `NODE` or `NODE/SERVICE`.
     pub fn op(&self, op: Op, target: &str) -> Result<()> {
-        match self.call(&Request::Op { op, target: target.to_string() })? {
+        self.done(&Request::Op { op, target: target.to_string() })
+    }
+
+    /// Splits the network into groups that cannot reach each other.
+    pub fn partition(&self, groups: Vec<Vec<String>>) -> Result<()> {
+        self.done(&Request::Partition { groups })
+    }
+
+    /// Drops everything `from` sends to `to`.
+    pub fn block(&self, from: &str, to: &str) -> Result<()> {
+        self.done(&Request::Block { from: from.to_string(), to: to.to_string() })
+    }
+
+    /// Removes every partition and block.
+    pub fn heal(&self) -> Result<()> {
+        self.done(&Request::Heal)
+    }
+
+    fn done(&self, request: &Request) -> Result<()> {
+        match self.call(request)? {
             Answer::Done => Ok(()),
             other => Err(unexpected(other)),
         }

@@ -75,6 +75,21 @@ enum Cmd {
         #[arg(short = 'n', long)]
         lines: Option<usize>,
     },
+    /// Split the network into groups that cannot reach each other, e.g. `partition 0,1 2,3`.
+    Partition {
+        /// Comma-separated node names or indexes, one argument per group.
+        #[arg(required = true, num_args = 1..)]
+        groups: Vec<String>,
+    },
+    /// Drop everything FROM sends to TO (one way).
+    Block {
+        /// The sender whose packets are dropped.
+        from: String,
+        /// The receiver.
+        to: String,
+    },
+    /// Remove every partition and block.
+    Heal,
     /// Reclaim what networks whose controller died left behind.
     Gc,
 }
@@ -124,6 +139,9 @@ pub(crate) fn main() -> ExitCode {
         Cmd::Restart { target } => remote::op(network, Op::Restart, &target),
         Cmd::Reset { target } => remote::op(network, Op::Reset, &target),
         Cmd::Logs { target, stream, lines } => remote::logs(network, &target, stream, lines),
+        Cmd::Partition { groups } => remote::partition(network, &groups),
+        Cmd::Block { from, to } => remote::block(network, &from, &to),
+        Cmd::Heal => remote::heal(network),
         Cmd::Gc => remote::gc(),
     };
     result.unwrap_or_else(|e| {

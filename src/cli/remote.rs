@@ -29,6 +29,10 @@ pub(super) fn status(network: Option<&str>, json: bool) -> Result<ExitCode> {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         println!("{}", cells.join("  ").trim_end());
     }
+    if !status.cuts.is_empty() {
+        let cuts: Vec<String> = status.cuts.iter().map(|(a, b)| format!("{a}->{b}")).collect();
+        println!("cut (traffic dropped): {}", cuts.join(" "));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -39,6 +43,22 @@ pub(super) fn exec(network: Option<&str>, node: &str, command: &[String]) -> Res
 
 pub(super) fn op(network: Option<&str>, op: Op, target: &str) -> Result<ExitCode> {
     Client::find(network)?.op(op, target)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn partition(network: Option<&str>, groups: &[String]) -> Result<ExitCode> {
+    let groups = groups.iter().map(|g| g.split(',').filter(|n| !n.is_empty()).map(str::to_string).collect()).collect();
+    Client::find(network)?.partition(groups)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn block(network: Option<&str>, from: &str, to: &str) -> Result<ExitCode> {
+    Client::find(network)?.block(from, to)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn heal(network: Option<&str>) -> Result<ExitCode> {
+    Client::find(network)?.heal()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,6 +6,7 @@
 //! host reaches every node. The lab is held only by a descriptor: if the controller dies,
 //! the kernel removes the lab with all its links, the uplink included.
 
+mod filter;
 mod ns;
 
 use std::net::Ipv4Addr;
@@ -191,6 +192,12 @@ impl Fabric {
                 r => r.map_err(nl(format!("deleting {}", self.uplink))),
             }
         })
+    }
+
+    /// Drops traffic from the first address of each pair to the second, and only that.
+    pub(crate) fn set_cut(&self, cut: &[(Ipv4Addr, Ipv4Addr)]) -> Result<()> {
+        use std::os::fd::AsFd;
+        filter::apply(self.lab.as_fd(), cut)
     }
 
     /// The runtime, for other work on the network (probes).

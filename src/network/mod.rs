@@ -1,5 +1,9 @@
 //! Networks: bring-up, network-wide start and stop, and teardown of everything made.
 
+mod partition;
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -35,6 +39,8 @@ pub struct Network {
     levels: Vec<Vec<usize>>,
     nodes: Vec<Node>,
     fabric: Option<Fabric>,
+    /// The (from, to) node index pairs whose traffic the bridge drops.
+    cut: Mutex<BTreeSet<(usize, usize)>>,
 }
 
 impl Network {
@@ -52,7 +58,7 @@ impl Network {
         let subnet = record.subnet.parse()?;
         // From here on, Drop reclaims whatever was made if a step fails.
         let mut network =
-            Network { record, subnet, keep_data: spec.keep_data, levels: levels(spec), nodes: Vec::new(), fabric: None };
+            Network { record, subnet, keep_data: spec.keep_data, levels: levels(spec), nodes: Vec::new(), fabric: None, cut: Mutex::default() };
         network.build(spec, progress)?;
         Ok(network)
     }
