@@ -6,7 +6,7 @@
 //! the command itself: its terminal, standard streams and exit status stay the client's.
 
 use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus};
@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::{ClockReport, ClockSkew};
 use crate::error::{Context, Error, Result};
+use crate::fabric::Enter;
 use crate::network::Network;
 use crate::node::Node;
 use crate::process::{self, Tie};
@@ -153,6 +155,7 @@ enum Request {
     Logs { target: String },
     Enter { node: String },
     Partition { groups: Vec<Vec<String>> },
+    Clock { node: String, skew: ClockSkew, restart: bool },
     Block { from: String, to: String },
     Heal,
 }
@@ -164,7 +167,10 @@ enum Answer {
     Failed { error: String },
     Status(Status),
     Logs { logs: Vec<Logs> },
-    Enter,
+    Clock(ClockReport),
+    /// Comes with the node's namespace descriptors: net, uts, mnt and, if its clocks are
+    /// shifted, time; `env` applies the node's wall clock and time zone.
+    Enter { env: Vec<(String, String)> },
 }
 
 /// Serves a network on its control socket until [`Server::shutdown`].
@@ -210,20 +216,27 @@ impl<'a> Server<'a> {
         BufReader::new(&stream).read_line(&mut line).context(|| "reading a request")?;
         let request: Request =
             serde_json::from_str(&line).map_err(|e| Error::invalid("control request", e.to_string()))?;
-        let answer = match self.answer(&request) {
-            Ok(answer) => answer,
-            Err(e) => Answer::Failed { error: e.to_string() },
+        if let Request::Enter { node } = &request {
+            return self.enter(&stream, node);
+        }
+        let answer = self.answer(&request).unwrap_or_else(|e| Answer::Failed { error: e.to_string() });
+        let bytes = serde_json::to_vec(&answer).expect("answers serialize");
+        (&stream).write_all(&bytes).context(|| "writing an answer")
+    }
+
+    /// Answers an Enter request with the node's namespace descriptors.
+    fn enter(&self, stream: &UnixStream, node: &str) -> Result<()> {
+        let entry = self.network.node(node).and_then(|n| n.entry());
+        let (answer, fds) = match &entry {
+            Ok(e) => {
+                let fds: Vec<RawFd> = [e.enter.net, e.enter.uts, e.enter.mnt].into_iter().chain(e.enter.time).collect();
+                (Answer::Enter { env: e.env.clone() }, fds)
+            }
+            Err(e) => (Answer::Failed { error: e.to_string() }, Vec::new()),
         };
         let bytes = serde_json::to_vec(&answer).expect("answers serialize");
-        match (&request, &answer) {
-            (Request::Enter { node }, Answer::Enter) => {
-                let (net, uts, mnt) = self.network.node(node)?.namespaces().raw();
-                let fds = [net, uts, mnt];
-                sendmsg::<()>(stream.as_raw_fd(), &[IoSlice::new(&bytes)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-                    .context(|| "sending namespace descriptors")?;
-            }
-            _ => (&stream).write_all(&bytes).context(|| "writing an answer")?,
-        }
+        sendmsg::<()>(stream.as_raw_fd(), &[IoSlice::new(&bytes)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+            .context(|| "sending namespace descriptors")?;
         Ok(())
     }
 
@@ -250,10 +263,7 @@ impl<'a> Server<'a> {
                     .collect();
                 Answer::Logs { logs }
             }
-            Request::Enter { node } => {
-                network.node(node)?;
-                Answer::Enter
-            }
+            Request::Enter { .. } => unreachable!("handle() answers Enter with descriptors"),
             Request::Partition { groups } => {
                 let groups: Vec<Vec<&str>> = groups.iter().map(|g| g.iter().map(String::as_str).collect()).collect();
                 let groups: Vec<&[&str]> = groups.iter().map(Vec::as_slice).collect();
@@ -263,6 +273,16 @@ impl<'a> Server<'a> {
             Request::Block { from, to } => {
                 network.block(from, to)?;
                 Answer::Done
+            }
+            Request::Clock { node, skew, restart } => {
+                let node = network.node(node)?;
+                let report = node.configure_clock(skew.clone())?;
+                if *restart {
+                    for name in &report.restart_needed {
+                        node.service(name)?.restart()?;
+                    }
+                }
+                Answer::Clock(report)
             }
             Request::Heal => {
                 network.heal()?;
@@ -337,6 +357,14 @@ impl Client {
         self.done(&Request::Block { from: from.to_string(), to: to.to_string() })
     }
 
+    /// Shifts `node`'s clocks; with `restart`, restarts its running services so they get them.
+    pub fn clock(&self, node: &str, skew: ClockSkew, restart: bool) -> Result<ClockReport> {
+        match self.call(&Request::Clock { node: node.to_string(), skew, restart })? {
+            Answer::Clock(report) => Ok(report),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Removes every partition and block.
     pub fn heal(&self) -> Result<()> {
         self.done(&Request::Heal)
@@ -362,7 +390,7 @@ impl Client {
         let (program, args) = argv.split_first().ok_or_else(|| Error::invalid("command", "empty command line"))?;
         let stream = self.send(&Request::Enter { node: node.to_string() })?;
         let mut buf = vec![0u8; 64 * 1024];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 3]);
+        let mut cmsg = nix::cmsg_space!([RawFd; 4]);
         let (len, fds) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
@@ -376,14 +404,16 @@ impl Client {
             }
             (msg.bytes, fds)
         };
-        match serde_json::from_slice(&buf[..len]).map_err(|e| Error::invalid("control answer", e.to_string()))? {
-            Answer::Enter if fds.len() == 3 => {}
+        let env = match serde_json::from_slice(&buf[..len]).map_err(|e| Error::invalid("control answer", e.to_string()))? {
+            Answer::Enter { env } if fds.len() >= 3 => env,
             Answer::Failed { error } => return Err(Error::State(error)),
             other => return Err(unexpected(other)),
-        }
+        };
+        let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+        let enter = Enter { net: raw[0], uts: raw[1], mnt: raw[2], time: raw.get(3).copied() };
         let mut cmd = Command::new(program);
-        cmd.args(args).env(process::RUN_MARKER, &self.record.id).env("NETDRIVER_NODE", node);
-        process::prepare(&mut cmd, (fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()), Tie::Command);
+        cmd.args(args).envs(env).env(process::RUN_MARKER, &self.record.id).env("NETDRIVER_NODE", node);
+        process::prepare(&mut cmd, enter, Tie::Command);
         let status = cmd.status().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound if process::find_program(program).is_none() => {
                 Error::invalid("command", format!("'{program}' not found on PATH"))

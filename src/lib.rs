@@ -19,6 +19,7 @@
 //! # Ok::<(), netdriver::Error>(())
 //! ```
 
+pub mod clock;
 pub mod control;
 pub mod error;
 pub mod manifest;
@@ -32,6 +33,7 @@ pub mod spec;
 pub mod template;
 pub mod units;
 
+pub use clock::{ClockReport, ClockSkew, Offset};
 pub use error::{Error, Result};
 pub use network::{Network, Progress};
 pub use node::Node;

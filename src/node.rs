@@ -9,8 +9,12 @@ use std::process::{Child, Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Mutex;
+
+use crate::clock::{faketime_blind_spot, ClockReport, ClockSkew, NodeClock};
 use crate::error::{Context, Error, Result};
-use crate::fabric::NodeNamespaces;
+use crate::fabric::{self, Enter, NodeNamespaces};
 use crate::process::{self, Tie};
 use crate::service::Service;
 
@@ -21,6 +25,26 @@ pub(crate) struct NodeCtx {
     pub(crate) run_id: String,
     pub(crate) ns: NodeNamespaces,
     pub(crate) net: Arc<NetCtx>,
+    pub(crate) clock: Mutex<NodeClock>,
+}
+
+/// What a process needs to start inside a node: the namespaces to join (the time namespace
+/// held open until the spawn is done) and the environment of the node's clock.
+pub(crate) struct Entry {
+    pub(crate) enter: Enter,
+    pub(crate) env: Vec<(String, String)>,
+    /// Keeps the time namespace descriptor in `enter` open while the entry lives.
+    _timens: Option<OwnedFd>,
+}
+
+impl NodeCtx {
+    /// The current [`Entry`] into the node.
+    pub(crate) fn entry(&self) -> Result<Entry> {
+        let clock = self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        let timens = clock.timens.as_ref().map(OwnedFd::try_clone).transpose().context(|| "duplicating the time namespace descriptor")?;
+        let enter = self.ns.enter(timens.as_ref().map(AsRawFd::as_raw_fd));
+        Ok(Entry { enter, env: clock.skew.env(), _timens: timens })
+    }
 }
 
 /// What every node of a network shares: the runtime for HTTP probes.
@@ -105,18 +129,50 @@ impl Node {
         self.services.iter().rev().try_for_each(Service::stop)
     }
 
-    /// Spawns `cmd` inside the node (its network, mount and UTS namespaces).
+    /// Spawns `cmd` inside the node (its network, mount, UTS and time namespaces, with its
+    /// clock's environment).
     ///
     /// The child is yours to wait for; teardown kills it if it still runs.
     pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
-        self.prepare(cmd);
+        let _entry = self.prepare(cmd)?;
         cmd.spawn().context(|| format!("running {:?} on {}", cmd.get_program(), self.name()))
     }
 
     /// Runs `cmd` inside the node to completion and collects its output.
     pub fn output(&self, cmd: &mut Command) -> Result<Output> {
-        self.prepare(cmd);
+        let _entry = self.prepare(cmd)?;
         cmd.output().context(|| format!("running {:?} on {}", cmd.get_program(), self.name()))
+    }
+
+    /// Shifts the node's clocks for processes started from now on, and says which running
+    /// services keep the old clocks until restarted and which programs' wall clock
+    /// libfaketime cannot shift. A clock cannot change under a running process: its time
+    /// namespace's offsets are fixed once a process is inside.
+    pub fn configure_clock(&self, skew: ClockSkew) -> Result<ClockReport> {
+        skew.validate()?;
+        let timens = match skew.needs_namespace() {
+            true => Some(fabric::create_time(skew.monotonic.secs_nanos(), skew.boottime.secs_nanos())?),
+            false => None,
+        };
+        let mut report = ClockReport::default();
+        for s in &self.services {
+            if s.pid().is_some() {
+                report.restart_needed.push(s.name().to_string());
+            }
+            if skew.realtime != crate::clock::Offset::ZERO {
+                let program = crate::process::find_program(s.program());
+                if let Some(reason) = program.and_then(|p| faketime_blind_spot(&p)) {
+                    report.wall_clock_unchanged.push((s.name().to_string(), reason));
+                }
+            }
+        }
+        *self.ctx.clock.lock().unwrap_or_else(|e| e.into_inner()) = NodeClock { skew, timens };
+        Ok(report)
+    }
+
+    /// The node's current clock setting.
+    pub fn clock(&self) -> ClockSkew {
+        self.ctx.clock.lock().unwrap_or_else(|e| e.into_inner()).skew.clone()
     }
 
     /// Runs `argv` inside the node to completion and collects its output.
@@ -130,14 +186,17 @@ impl Node {
         self.output(Command::new(program).args(argv))
     }
 
-    /// The node's namespace descriptors (net, uts, mnt), for processes that enter it.
-    pub(crate) fn namespaces(&self) -> &NodeNamespaces {
-        &self.ctx.ns
+    /// What a process needs to enter the node.
+    pub(crate) fn entry(&self) -> Result<Entry> {
+        self.ctx.entry()
     }
 
-    fn prepare(&self, cmd: &mut Command) {
-        cmd.env(process::RUN_MARKER, &self.ctx.run_id).env("NETDRIVER_NODE", self.name());
-        process::prepare(cmd, self.ctx.ns.raw(), Tie::Command);
+    /// Sets `cmd` up to run inside the node; keep the entry until it is spawned.
+    fn prepare(&self, cmd: &mut Command) -> Result<Entry> {
+        let entry = self.ctx.entry()?;
+        cmd.envs(entry.env.iter().map(|(k, v)| (k, v))).env(process::RUN_MARKER, &self.ctx.run_id).env("NETDRIVER_NODE", self.name());
+        process::prepare(cmd, entry.enter, Tie::Command);
+        Ok(entry)
     }
 }
 

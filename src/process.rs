@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::ffi::CString;
-use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -14,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::fabric;
+use crate::fabric::{self, Enter};
 
 /// The environment variable that marks every process netdriver starts with its run id.
 pub(crate) const RUN_MARKER: &str = "NETDRIVER_RUN";
@@ -32,7 +31,7 @@ pub(crate) enum Tie {
 /// (or ours). A service fails to start if the directory is missing in the node; a one-off
 /// command starts in `/` instead (the caller's directory may be under the host's /tmp,
 /// which the node does not see).
-pub(crate) fn prepare(cmd: &mut Command, ns: (RawFd, RawFd, RawFd), tie: Tie) {
+pub(crate) fn prepare(cmd: &mut Command, ns: Enter, tie: Tie) {
     let cwd = cmd
         .get_current_dir()
         .map(Path::to_path_buf)
@@ -42,7 +41,7 @@ pub(crate) fn prepare(cmd: &mut Command, ns: (RawFd, RawFd, RawFd), tie: Tie) {
     // SAFETY: the closure makes only async-signal-safe system calls.
     unsafe {
         cmd.pre_exec(move || {
-            fabric::enter(ns.0, ns.1, ns.2)?;
+            ns.join()?;
             // Joining a mount namespace moves the process to its root: go back to the directory.
             if let Some(dir) = &cwd {
                 if libc::chdir(dir.as_ptr()) != 0 {

@@ -138,6 +138,11 @@ impl Service {
         &self.launch.data
     }
 
+    /// The program the service runs, as rendered.
+    pub(crate) fn program(&self) -> &str {
+        &self.launch.program
+    }
+
     /// How long stop waits after SIGTERM.
     pub(crate) fn stop_timeout(&self) -> Duration {
         self.launch.stop_timeout
@@ -218,8 +223,10 @@ impl Service {
         }
         let l = &self.launch;
         let (stdout, stderr) = (self.open_log(&self.stdout_log())?, self.open_log(&self.stderr_log())?);
+        let entry = self.node.entry()?;
         let mut cmd = Command::new(&l.program);
         cmd.args(&l.args)
+            .envs(entry.env.iter().map(|(k, v)| (k, v)))
             .envs(l.env.iter().map(|(k, v)| (k, v)))
             .env(process::RUN_MARKER, &self.node.run_id)
             .env("NETDRIVER_NODE", &self.node.name)
@@ -228,8 +235,13 @@ impl Service {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
-        process::prepare(&mut cmd, self.node.ns.raw(), Tie::Service);
-        let child = process::on_spawner(move || cmd.spawn()).map_err(|e| {
+        process::prepare(&mut cmd, entry.enter, Tie::Service);
+        let child = process::on_spawner(move || {
+            let spawned = cmd.spawn();
+            drop(entry);
+            spawned
+        })
+        .map_err(|e| {
             if process::find_program(&l.program).is_none() {
                 Error::MissingBinary { service: self.name.clone(), program: l.program.clone() }
             } else if !l.workdir.is_dir() {

@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 /// The units, largest first, with their length in nanoseconds.
-const UNITS: [(&str, u64); 6] = [
+const UNITS: [(&str, u64); 7] = [
+    ("d", 86_400_000_000_000),
     ("h", 3_600_000_000_000),
     ("m", 60_000_000_000),
     ("s", 1_000_000_000),
@@ -16,10 +17,10 @@ const UNITS: [(&str, u64); 6] = [
 
 const SECOND: u128 = 1_000_000_000;
 
-/// Parses a duration: a decimal number and a unit (`ns`, `us`, `ms`, `s`, `m` or `h`), such as
+/// Parses a duration: a decimal number and a unit (`ns`, `us`, `ms`, `s`, `m`, `h` or `d`), such as
 /// `500ms`, `1.5s` or `2m`. `0` needs no unit; negative numbers and spaces are rejected.
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let bad = || Error::invalid("duration", format!("'{s}' (use e.g. 500ms, 1.5s, 2m; units: ns, us, ms, s, m, h)"));
+    let bad = || Error::invalid("duration", format!("'{s}' (use e.g. 500ms, 1.5s, 2m; units: ns, us, ms, s, m, h, d)"));
     if s == "0" {
         return Ok(Duration::ZERO);
     }
@@ -86,8 +87,9 @@ mod tests {
             let err = parse_duration(bad).unwrap_err().to_string();
             assert!(err.contains(&format!("'{bad}'")), "{err}");
         }
-        let err = parse_duration("5d").unwrap_err().to_string();
-        assert!(err.contains("ns, us, ms, s, m, h"), "{err}");
+        let err = parse_duration("5w").unwrap_err().to_string();
+        assert!(err.contains("ns, us, ms, s, m, h, d"), "{err}");
+        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(2 * 86_400));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use netdriver::control::Op;
+use netdriver::{ClockSkew, Offset};
 
 /// Drive a network of nodes (network namespaces on a bridge) for integration tests.
 #[derive(Debug, Parser)]
@@ -90,6 +91,29 @@ enum Cmd {
     },
     /// Remove every partition and block.
     Heal,
+    /// Shift a node's clocks (for processes started from now on; see --restart).
+    Clock {
+        /// Node name or index.
+        node: String,
+        /// Shift every clock (wall, monotonic, boottime), e.g. +1h or -30s.
+        #[arg(long, allow_hyphen_values = true)]
+        offset: Option<Offset>,
+        /// Shift only the wall clock (libfaketime; not for static or Go programs).
+        #[arg(long, allow_hyphen_values = true)]
+        realtime: Option<Offset>,
+        /// Shift only CLOCK_MONOTONIC (time namespace).
+        #[arg(long, allow_hyphen_values = true)]
+        monotonic: Option<Offset>,
+        /// Shift only CLOCK_BOOTTIME (time namespace).
+        #[arg(long, allow_hyphen_values = true)]
+        boottime: Option<Offset>,
+        /// Time zone, e.g. Asia/Tokyo.
+        #[arg(long)]
+        tz: Option<String>,
+        /// Restart the node's running services so they get the new clocks now.
+        #[arg(long)]
+        restart: bool,
+    },
     /// Reclaim what networks whose controller died left behind.
     Gc,
 }
@@ -142,6 +166,16 @@ pub(crate) fn main() -> ExitCode {
         Cmd::Partition { groups } => remote::partition(network, &groups),
         Cmd::Block { from, to } => remote::block(network, &from, &to),
         Cmd::Heal => remote::heal(network),
+        Cmd::Clock { node, offset, realtime, monotonic, boottime, tz, restart } => {
+            let base = ClockSkew::offset(offset.unwrap_or_default());
+            let skew = ClockSkew {
+                realtime: realtime.unwrap_or(base.realtime),
+                monotonic: monotonic.unwrap_or(base.monotonic),
+                boottime: boottime.unwrap_or(base.boottime),
+                tz,
+            };
+            remote::clock(network, &node, skew, restart)
+        }
         Cmd::Gc => remote::gc(),
     };
     result.unwrap_or_else(|e| {

@@ -57,6 +57,20 @@ pub(super) fn block(network: Option<&str>, from: &str, to: &str) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+pub(super) fn clock(network: Option<&str>, node: &str, skew: netdriver::ClockSkew, restart: bool) -> Result<ExitCode> {
+    let report = Client::find(network)?.clock(node, skew, restart)?;
+    for (service, reason) in &report.wall_clock_unchanged {
+        eprintln!("netdriver: warning: {node}/{service} keeps the host's wall clock: {reason}");
+    }
+    if !restart && !report.restart_needed.is_empty() {
+        eprintln!(
+            "netdriver: {node}: still on the old clocks until restarted (or use --restart): {}",
+            report.restart_needed.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) fn heal(network: Option<&str>) -> Result<ExitCode> {
     Client::find(network)?.heal()?;
     Ok(ExitCode::SUCCESS)

@@ -20,7 +20,7 @@ use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use tokio::runtime::Runtime;
 use std::future::Future;
 
-pub(crate) use ns::{create_node, enter, inode_of, NodeNamespaces, NodeView};
+pub(crate) use ns::{create_node, create_time, inode_of, Enter, NodeNamespaces, NodeView};
 
 use crate::error::{Context, Error, Result};
 use crate::spec::Subnet;

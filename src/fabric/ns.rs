@@ -64,17 +64,58 @@ pub(crate) fn create_node(view: &NodeView<'_>) -> Result<(NodeNamespaces, netlin
     })
 }
 
-/// Joins the namespaces in a freshly forked child (async-signal-safe: plain syscalls only).
-///
-/// # Safety
-/// Call only between fork and exec.
-pub(crate) unsafe fn enter(net: RawFd, uts: RawFd, mnt: RawFd) -> std::io::Result<()> {
-    for (fd, kind) in [(net, libc::CLONE_NEWNET), (uts, libc::CLONE_NEWUTS), (mnt, libc::CLONE_NEWNS)] {
-        if libc::setns(fd, kind) != 0 {
-            return Err(std::io::Error::last_os_error());
+/// The namespaces a process joins to run inside a node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Enter {
+    pub(crate) net: RawFd,
+    pub(crate) uts: RawFd,
+    pub(crate) mnt: RawFd,
+    /// The node's time namespace, if its clocks are shifted.
+    pub(crate) time: Option<RawFd>,
+}
+
+impl Enter {
+    /// Joins the namespaces in a freshly forked child (async-signal-safe: plain syscalls only).
+    ///
+    /// # Safety
+    /// Call only between fork and exec.
+    pub(crate) unsafe fn join(self) -> std::io::Result<()> {
+        let time = self.time.map(|fd| (fd, libc::CLONE_NEWTIME));
+        let all = [Some((self.net, libc::CLONE_NEWNET)), Some((self.uts, libc::CLONE_NEWUTS)), time, Some((self.mnt, libc::CLONE_NEWNS))];
+        for (fd, kind) in all.into_iter().flatten() {
+            if libc::setns(fd, kind) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// A new time namespace with these (seconds, nanoseconds) offsets for the monotonic and
+/// boottime clocks, held by a descriptor that processes join before they exec.
+pub(crate) fn create_time(monotonic: (i64, i64), boottime: (i64, i64)) -> Result<OwnedFd> {
+    on_thread(move || {
+        // SAFETY: a plain system call on this thread.
+        if unsafe { libc::unshare(libc::CLONE_NEWTIME) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(match e.raw_os_error() {
+                Some(libc::EINVAL) => Error::KernelFeature {
+                    feature: "time namespaces".into(),
+                    fix: "use Linux 5.6 or later built with CONFIG_TIME_NS".into(),
+                },
+                _ => Error::io("unshare(CLONE_NEWTIME)", e),
+            });
+        }
+        let offsets = format!("monotonic {} {}\nboottime {} {}\n", monotonic.0, monotonic.1, boottime.0, boottime.1);
+        // Per thread, the file is only under the thread's id (/proc/self is the main thread's).
+        let path = format!("/proc/{}/timens_offsets", nix::unistd::gettid());
+        std::fs::write(&path, offsets).map_err(|e| match e.raw_os_error() {
+            Some(libc::ERANGE) => Error::invalid("clock offset", "it would move a clock before the host's boot; use a smaller negative offset"),
+            _ => Error::io(format!("writing {path}"), e),
+        })?;
+        let path = "/proc/thread-self/ns/time_for_children";
+        Ok(File::open(path).context(|| format!("opening {path}"))?.into())
+    })
 }
 
 /// The inode of a namespace file (e.g. `/proc/PID/ns/net`), or `None` if it is gone.
@@ -140,8 +181,8 @@ pub(crate) fn into_handle(socket: netlink_sys::Socket) -> rtnetlink::Handle {
 }
 
 impl NodeNamespaces {
-    /// The raw descriptors, in the order [`enter`] takes them.
-    pub(crate) fn raw(&self) -> (RawFd, RawFd, RawFd) {
-        (self.net.as_raw_fd(), self.uts.as_raw_fd(), self.mnt.as_raw_fd())
+    /// What a process joins to run in the node, with its time namespace if it has one.
+    pub(crate) fn enter(&self, time: Option<RawFd>) -> Enter {
+        Enter { net: self.net.as_raw_fd(), uts: self.uts.as_raw_fd(), mnt: self.mnt.as_raw_fd(), time }
     }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::clock::{ClockSkew, NodeClock};
 use crate::error::{Context, Error, Result};
 use crate::fabric::{self, Fabric, NodeView};
 use crate::node::{self, NetCtx, Node, NodeCtx};
@@ -116,7 +117,13 @@ impl Network {
                 let index = self.nodes.len();
                 let ip = self.subnet.node(index);
                 self.record.netns.push(ns.net_inode);
-                let ctx = Arc::new(NodeCtx { name: plan.name.clone(), run_id: self.record.id.clone(), ns, net: net.clone() });
+                let ctx = Arc::new(NodeCtx {
+                    name: plan.name.clone(),
+                    run_id: self.record.id.clone(),
+                    ns,
+                    net: net.clone(),
+                    clock: Mutex::new(NodeClock { skew: ClockSkew::default(), timens: None }),
+                });
                 fabric.attach(index, &ctx.ns, socket, ip, spec.ipv6)?;
                 let services =
                     spec.services.iter().zip(plan.launches.clone()).map(|(s, l)| Service::new(s.name.clone(), ctx.clone(), l)).collect();

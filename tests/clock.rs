@@ -1,0 +1,101 @@
+//! Per-node clocks: monotonic and boottime through a time namespace, the wall clock through
+//! libfaketime, the time zone through TZ; running services keep their clocks until restarted;
+//! Go programs are reported as out of libfaketime's reach; bad settings change nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{exec_ok, shell_service, teardown, up, wait_until};
+use netdriver::{ClockSkew, NetworkSpec, Node, Offset, ServiceSpec};
+use nix::time::{clock_gettime, ClockId};
+
+fn host_secs(clock: ClockId) -> f64 {
+    let t = clock_gettime(clock).unwrap();
+    t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9
+}
+
+/// `CLOCK` as a process in `node` reads it, in seconds.
+fn node_secs(node: &Node, clock: &str) -> f64 {
+    let script = format!("import time; print(time.clock_gettime(time.{clock}))");
+    exec_ok(node, &["python3", "-c", &script]).trim().parse().unwrap()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 2.0
+}
+
+#[test]
+fn each_clock_moves_by_its_offset() {
+    let network = up(&NetworkSpec::new("t-clock", 2));
+    let node = network.node("node1").unwrap();
+    let skew = ClockSkew {
+        realtime: "+1h".parse().unwrap(),
+        monotonic: "+2h".parse().unwrap(),
+        boottime: "-10s".parse().unwrap(),
+        tz: Some("Asia/Tokyo".into()),
+    };
+    let report = node.configure_clock(skew.clone()).unwrap();
+    assert_eq!(report, netdriver::ClockReport::default());
+    assert_eq!(node.clock(), skew);
+
+    let monotonic = node_secs(node, "CLOCK_MONOTONIC");
+    assert!(close(monotonic, host_secs(ClockId::CLOCK_MONOTONIC) + 7200.0), "monotonic {monotonic}");
+    let boottime = node_secs(node, "CLOCK_BOOTTIME");
+    assert!(close(boottime, host_secs(ClockId::CLOCK_BOOTTIME) - 10.0), "boottime {boottime}");
+    let wall: f64 = exec_ok(node, &["date", "+%s"]).trim().parse().unwrap();
+    assert!(close(wall, host_secs(ClockId::CLOCK_REALTIME) + 3600.0), "wall clock {wall}");
+    assert_eq!(exec_ok(node, &["date", "+%Z"]).trim(), "JST");
+
+    // The other node keeps the host's clocks.
+    let other = network.node("node0").unwrap();
+    assert!(close(node_secs(other, "CLOCK_MONOTONIC"), host_secs(ClockId::CLOCK_MONOTONIC)));
+    assert_eq!(exec_ok(other, &["date", "+%Z"]).trim(), exec_ok_host(&["date", "+%Z"]));
+    teardown(network);
+}
+
+fn exec_ok_host(argv: &[&str]) -> String {
+    let out = std::process::Command::new(argv[0]).args(&argv[1..]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_running_service_keeps_its_clock_until_restarted() {
+    let ticker = shell_service("ticker", "while true; do cut -d' ' -f1 /proc/uptime > uptime.new && mv uptime.new uptime; sleep 0.1; done");
+    let network = up(&NetworkSpec::new("t-clock-run", 1).service(ticker));
+    network.start().unwrap();
+    let node = &network.nodes()[0];
+    let service = node.service("ticker").unwrap();
+    let uptime = || -> f64 {
+        std::fs::read_to_string(service.data_dir().join("uptime")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0.0)
+    };
+    wait_until("the ticker writes", Duration::from_secs(5), || uptime() > 0.0);
+
+    let report = node.configure_clock(ClockSkew { boottime: Offset::ahead(Duration::from_secs(3600)), ..Default::default() }).unwrap();
+    assert_eq!(report.restart_needed, vec!["ticker".to_string()]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(close(uptime(), host_secs(ClockId::CLOCK_BOOTTIME)), "the running ticker's clock moved");
+
+    service.restart().unwrap();
+    wait_until("the restarted ticker sees +1h", Duration::from_secs(5), || close(uptime(), host_secs(ClockId::CLOCK_BOOTTIME) + 3600.0));
+    teardown(network);
+}
+
+#[test]
+fn go_programs_are_reported_and_bad_settings_change_nothing() {
+    let etcd = ServiceSpec::new("etcd", "etcd").unwrap();
+    let network = up(&NetworkSpec::new("t-clock-go", 1).service(etcd));
+    let node = &network.nodes()[0];
+    let report = node.configure_clock(ClockSkew::offset("+1d".parse().unwrap())).unwrap();
+    assert_eq!(report.wall_clock_unchanged.len(), 1, "{report:?}");
+    assert!(report.wall_clock_unchanged[0].1.contains("Go program"), "{report:?}");
+
+    let before = node.clock();
+    let err = node.configure_clock(ClockSkew::default().tz("Nowhere/Atlantis")).unwrap_err();
+    assert!(err.to_string().contains("'Nowhere/Atlantis' is not in /usr/share/zoneinfo"), "{err}");
+    let far_back = ClockSkew { boottime: Offset::behind(Duration::from_secs(100 * 365 * 86400)), ..Default::default() };
+    let err = node.configure_clock(far_back).unwrap_err();
+    assert!(err.to_string().contains("before the host's boot"), "{err}");
+    assert_eq!(node.clock(), before);
+    teardown(network);
+}
