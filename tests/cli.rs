@@ -2,7 +2,7 @@
 //! invocations talking to it, exit codes, teardown on SIGTERM, and `gc` after a SIGKILL.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,7 @@ impl Drop for Controller {
 }
 
 /// Starts `netdriver up` and waits for its summary line; returns the controller and run id.
-fn up(manifest: &PathBuf) -> (Controller, String) {
+fn up(manifest: &Path) -> (Controller, String) {
     let mut child = Command::new(BIN)
         .args(["up", "-f", manifest.to_str().unwrap()])
         .stdout(Stdio::piped())
