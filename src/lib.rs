@@ -29,13 +29,15 @@ pub mod node;
 mod process;
 mod registry;
 pub mod service;
+pub mod shaping;
 pub mod spec;
 pub mod template;
 pub mod units;
 
 pub use clock::{ClockReport, ClockSkew, Offset};
 pub use error::{Error, Result};
-pub use network::{Network, Progress};
+pub use network::{Direction, Network, Progress};
+pub use shaping::{Distribution, Loss, Percent, Qos, Rate};
 pub use node::Node;
 pub use registry::{gc, GcReport};
 pub use service::{Service, ServiceState};

@@ -8,6 +8,7 @@
 
 mod filter;
 mod ns;
+mod shape;
 
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -21,6 +22,9 @@ use tokio::runtime::Runtime;
 use std::future::Future;
 
 pub(crate) use ns::{create_node, create_time, inode_of, Enter, NodeNamespaces, NodeView};
+pub(crate) use shape::Sender;
+
+use crate::shaping::Qos;
 
 use crate::error::{Context, Error, Result};
 use crate::spec::Subnet;
@@ -99,6 +103,8 @@ pub(crate) struct Fabric {
     uplink: String,
     uplink_index: u32,
     subnet: Subnet,
+    /// Set once netem has been seen to work.
+    netem_ok: std::sync::OnceLock<()>,
 }
 
 impl Fabric {
@@ -112,7 +118,7 @@ impl Fabric {
             tokio::spawn(conn);
             Ok::<_, Error>((ns::into_handle(socket), host))
         })?;
-        let mut fabric = Fabric { io, lab, lab_nl, host_nl, uplink, uplink_index: 0, subnet };
+        let mut fabric = Fabric { io, lab, lab_nl, host_nl, uplink, uplink_index: 0, subnet, netem_ok: std::sync::OnceLock::new() };
         fabric.uplink_index = fabric.io.block_on(fabric.build_lab(id))?;
         Ok(fabric)
     }
@@ -198,6 +204,26 @@ impl Fabric {
     pub(crate) fn set_cut(&self, cut: &[(Ipv4Addr, Ipv4Addr)]) -> Result<()> {
         use std::os::fd::AsFd;
         filter::apply(self.lab.as_fd(), cut)
+    }
+
+    /// Fails with a clear error if the kernel has no netem (checked once, changing nothing).
+    pub(crate) fn check_netem(&self) -> Result<()> {
+        if self.netem_ok.get().is_none() {
+            self.io.block_on(shape::probe_netem(&self.lab_nl))?;
+            let _ = self.netem_ok.set(());
+        }
+        Ok(())
+    }
+
+    /// Replaces the shaping of traffic to node `index`: `all` for every sender, or the
+    /// sender's own setting.
+    pub(crate) fn shape_receive(&self, index: usize, all: Option<&Qos>, senders: &[Sender<'_>]) -> Result<()> {
+        self.io.block_on(shape::shape_receive(&self.lab_nl, index, all, senders))
+    }
+
+    /// Replaces the shaping of traffic from node `index`.
+    pub(crate) fn shape_send(&self, index: usize, qos: Option<&Qos>) -> Result<()> {
+        self.io.block_on(shape::shape_send(&self.lab_nl, index, qos))
     }
 
     /// The runtime, for other work on the network (probes).

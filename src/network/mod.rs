@@ -1,7 +1,9 @@
 //! Networks: bring-up, network-wide start and stop, and teardown of everything made.
 
 mod partition;
+mod qos;
 
+pub use qos::Direction;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -42,6 +44,7 @@ pub struct Network {
     fabric: Option<Fabric>,
     /// The (from, to) node index pairs whose traffic the bridge drops.
     cut: Mutex<BTreeSet<(usize, usize)>>,
+    shaping: Mutex<qos::Shaping>,
 }
 
 impl Network {
@@ -59,7 +62,7 @@ impl Network {
         let subnet = record.subnet.parse()?;
         // From here on, Drop reclaims whatever was made if a step fails.
         let mut network =
-            Network { record, subnet, keep_data: spec.keep_data, levels: levels(spec), nodes: Vec::new(), fabric: None, cut: Mutex::default() };
+            Network { record, subnet, keep_data: spec.keep_data, levels: levels(spec), nodes: Vec::new(), fabric: None, cut: Mutex::default(), shaping: Mutex::default() };
         network.build(spec, progress)?;
         Ok(network)
     }

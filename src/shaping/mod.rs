@@ -5,11 +5,10 @@
 //! This module owns the values ([`Qos`], [`Percent`], [`Rate`], [`Distribution`]) and the bytes
 //! of `TCA_OPTIONS` for netem, tbf and htb (qdiscs and classes), with the psched clock and tc's
 //! arithmetic they depend on. It does no netlink I/O: the caller sends the bytes in its
-//! `RTM_NEWQDISC` and `RTM_NEWTCLASS` messages. The encoders ([`netem::netem_options`],
-//! [`tbf::tbf_options`], [`htb::htb_qdisc_options`], [`htb::htb_class_options`]) take the psched
-//! clock from [`psched::psched_ticks_per_us`], and are checked byte for byte against the
+//! `RTM_NEWQDISC` and `RTM_NEWTCLASS` messages. The encoders (`netem::netem_options`,
+//! `tbf::tbf_options`, `htb::htb_qdisc_options`, `htb::htb_class_options`) take the psched
+//! clock from `psched::psched_ticks_per_us`, and are checked byte for byte against the
 //! messages tc 6.1 sends.
-#![cfg_attr(not(test), expect(dead_code, reason = "the netlink side that sends these options lands separately"))]
 
 mod dist;
 pub(crate) mod htb;

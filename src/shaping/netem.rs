@@ -5,7 +5,7 @@
 //! psched ticks, probabilities as fractions of `u32::MAX`) and the attributes follow it.
 
 use super::nla::{self, words};
-use super::{dist, psched, Loss, Qos};
+use super::{dist, psched, Distribution, Loss, Qos, Rate};
 
 const TCA_NETEM_CORR: u16 = 1;
 const TCA_NETEM_DELAY_DIST: u16 = 2;
@@ -29,7 +29,7 @@ const NETEM_LOSS_GE: u16 = 2;
 /// and `TCA_NETEM_JITTER64`, which newer kernels prefer. Attributes are in tc's order.
 ///
 /// One thing a change cannot undo: the kernel keeps the last delay distribution table, so going
-/// back to [`Distribution::Uniform`](super::Distribution::Uniform) with a jitter needs the qdisc
+/// back to [`Distribution::Uniform`] with a jitter needs the qdisc
 /// deleted and added again.
 pub(crate) fn netem_options(q: &Qos, ticks_per_us: f64) -> Vec<u8> {
     let ticks = |d: std::time::Duration| psched::ticks(d.as_micros(), ticks_per_us);
@@ -54,16 +54,15 @@ pub(crate) fn netem_options(q: &Qos, ticks_per_us: f64) -> Vec<u8> {
         let model = words(&[p.scaled(), r.scaled(), u32::MAX - one_minus_h.scaled(), one_minus_k.scaled()]);
         nla::nest(&mut out, TCA_NETEM_LOSS | nla::NESTED, |loss| nla::put(loss, NETEM_LOSS_GE, &model));
     }
-    let rate = q.rate.map_or(0, |r| r.bytes_per_sec());
+    let rate = q.rate.map_or(0, Rate::bytes_per_sec);
     if rate > u64::from(u32::MAX) {
         nla::put(&mut out, TCA_NETEM_RATE64, &rate.to_le_bytes());
     }
     // struct tc_netem_rate: rate, packet overhead, cell size, cell overhead.
     nla::put(&mut out, TCA_NETEM_RATE, &words(&[psched::rate32(rate), 0, 0, 0]));
-    let table = dist::table(q.distribution);
-    if !q.jitter.is_zero() && !table.is_empty() {
-        let bytes: Vec<u8> = table.iter().flat_map(|v| v.to_le_bytes()).collect();
-        nla::put(&mut out, TCA_NETEM_DELAY_DIST, &bytes);
+    if !q.jitter.is_zero() && q.distribution != Distribution::Uniform {
+        let table: Vec<u8> = dist::table(q.distribution).iter().flat_map(|v| v.to_le_bytes()).collect();
+        nla::put(&mut out, TCA_NETEM_DELAY_DIST, &table);
     }
     out
 }
@@ -84,7 +83,7 @@ mod tests {
     use super::*;
     use crate::shaping::nla::unhex;
     use crate::shaping::psched::TEST_PSCHED;
-    use crate::shaping::{Chance, Distribution, Percent, Rate, Reorder};
+    use crate::shaping::{Chance, Percent, Reorder};
 
     const ZEROS: &str = "corrupt 0% 0% reorder 0% 0% rate 0bit";
 

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 /// Parsed from `1%`, `0.5%` or a bare number, which is a percentage too (`1` is one percent, as
 /// tc reads it). The field is public so that `Percent(1.0)` can be written directly;
 /// [`Qos::validate`](super::Qos::validate) rejects values outside 0 to 100.
-#[derive(Debug, Clone, Copy, Default, PartialEq, PartialOrd)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, PartialOrd, serde::Serialize, serde::Deserialize)]
 pub struct Percent(pub f64);
 
 impl Percent {

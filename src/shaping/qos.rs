@@ -20,7 +20,7 @@ const PACKET_BYTES: u128 = 1500;
 const MAX_JITTER_NS: u128 = i32::MAX as u128;
 
 /// The shape of the random part of the delay (netem's delay distribution).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Distribution {
     /// Evenly spread over delay ± jitter (netem's own, no table).
     #[default]
@@ -62,7 +62,7 @@ impl std::str::FromStr for Distribution {
 }
 
 /// A random event with a probability and a correlation to the previous packet's draw.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Chance {
     /// How often it happens.
     pub percent: Percent,
@@ -71,7 +71,7 @@ pub struct Chance {
 }
 
 /// Reordering: some packets skip the delay and so overtake the ones before them.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Reorder {
     /// How often a packet is sent at once instead of delayed.
     pub percent: Percent,
@@ -82,7 +82,7 @@ pub struct Reorder {
 }
 
 /// Packet loss.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Loss {
     /// No loss.
     #[default]
@@ -113,7 +113,7 @@ pub enum Loss {
 /// reordering and rate limit. The default does nothing ([`Qos::is_clear`]).
 ///
 /// Plain data: set the fields, then [`Qos::validate`] before use.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Qos {
     /// Added to every packet's delivery time.
     pub delay: Duration,
@@ -166,58 +166,57 @@ impl Qos {
             percent.check(what)?;
         }
         let jitter = format_duration(self.jitter);
-        if i64::try_from(self.delay.as_nanos()).is_err() {
-            return Err(Error::invalid("delay", format!("{} is too long", format_duration(self.delay))));
-        }
-        if self.jitter.as_nanos() > MAX_JITTER_NS {
-            return Err(Error::invalid(
+        let rules = [
+            (
+                i64::try_from(self.delay.as_nanos()).is_err(),
+                "delay",
+                format!("{} is too long", format_duration(self.delay)),
+            ),
+            (
+                self.jitter.as_nanos() > MAX_JITTER_NS,
                 "jitter",
                 format!("{jitter} is too large (at most 2.147s: the kernel caps it there)"),
-            ));
-        }
-        if self.delay.is_zero() && !self.jitter.is_zero() {
-            return Err(Error::invalid(
+            ),
+            (
+                self.delay.is_zero() && !self.jitter.is_zero(),
                 "jitter",
                 format!("{jitter} needs a delay: netem varies the delay by up to the jitter"),
-            ));
-        }
-        if self.jitter.is_zero() && !self.delay_correlation.is_zero() {
-            return Err(Error::invalid(
+            ),
+            (
+                self.jitter.is_zero() && !self.delay_correlation.is_zero(),
                 "delay correlation",
-                "needs a jitter: it correlates the random part of the delay",
-            ));
-        }
-        if self.jitter.is_zero() && self.distribution != Distribution::Uniform {
-            return Err(Error::invalid(
+                "needs a jitter: it correlates the random part of the delay".into(),
+            ),
+            (
+                self.jitter.is_zero() && self.distribution != Distribution::Uniform,
                 "distribution",
                 format!("{} needs a jitter: the distribution shapes the random part of the delay", self.distribution),
-            ));
-        }
-        if self.reorder.percent.is_zero() && self.reorder.gap > 0 {
-            return Err(Error::invalid(
+            ),
+            (
+                self.reorder.percent.is_zero() && self.reorder.gap > 0,
                 "reorder gap",
                 format!("gap {} needs a reorder percentage above 0%", self.reorder.gap),
-            ));
-        }
-        if !self.reorder.percent.is_zero() && self.delay.is_zero() {
-            return Err(Error::invalid(
+            ),
+            (
+                !self.reorder.percent.is_zero() && self.delay.is_zero(),
                 "reorder",
-                "reorder needs a delay: netem reorders by sending some packets without the delay",
-            ));
-        }
-        if self.rate.is_some_and(|r| r.bytes_per_sec() == 0) {
-            return Err(Error::invalid(
+                "reorder needs a delay: netem reorders by sending some packets without the delay".into(),
+            ),
+            (
+                self.rate.is_some_and(|r| r.bytes_per_sec() == 0),
                 "rate",
-                "must be at least 8bit (one byte per second); leave it unset for no limit",
-            ));
-        }
-        if self.limit == Some(0) {
-            return Err(Error::invalid(
+                "must be at least 8bit (one byte per second); leave it unset for no limit".into(),
+            ),
+            (
+                self.limit == Some(0),
                 "limit",
-                "must be at least 1 packet; leave it unset to compute it from rate and delay",
-            ));
+                "must be at least 1 packet; leave it unset to compute it from rate and delay".into(),
+            ),
+        ];
+        match rules.into_iter().find(|(broken, ..)| *broken) {
+            Some((_, what, message)) => Err(Error::invalid(what, message)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// netem's queue limit in packets: [`Qos::limit`] if set, otherwise enough for the traffic

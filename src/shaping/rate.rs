@@ -33,7 +33,7 @@ const UNITS: [(&str, f64); 18] = [
 /// (powers of 1024), and the same with `bps` for **bytes** per second (`1mbps` is 8 Mbit/s).
 /// Unlike tc, the unit is required. Shown in the largest decimal bit unit that is exact, e.g.
 /// `10mbit` or `1500kbit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Rate(u64);
 
 impl Rate {
