@@ -16,6 +16,8 @@ use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, Ms
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{ClockReport, ClockSkew};
+use crate::network::Direction;
+use crate::shaping::Qos;
 use crate::error::{Context, Error, Result};
 use crate::fabric::Enter;
 use crate::network::Network;
@@ -136,6 +138,28 @@ impl Status {
     }
 }
 
+/// What a QoS request shapes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum QosTarget {
+    /// What a node sends, receives, or both.
+    Node {
+        /// Node name or index.
+        node: String,
+        /// Which of its traffic.
+        direction: Direction,
+    },
+    /// What `from` sends to `to` (and back, with `both`).
+    Pair {
+        /// Sender.
+        from: String,
+        /// Receiver.
+        to: String,
+        /// Both ways.
+        both: bool,
+    },
+}
+
 /// A service's log files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Logs {
@@ -156,6 +180,8 @@ enum Request {
     Enter { node: String },
     Partition { groups: Vec<Vec<String>> },
     Clock { node: String, skew: ClockSkew, restart: bool },
+    Qos { target: QosTarget, qos: Qos },
+    ClearQos,
     Block { from: String, to: String },
     Heal,
 }
@@ -284,6 +310,18 @@ impl<'a> Server<'a> {
                 }
                 Answer::Clock(report)
             }
+            Request::Qos { target, qos } => {
+                match target {
+                    QosTarget::Node { node, direction } => network.configure_qos(node, *direction, *qos)?,
+                    QosTarget::Pair { from, to, both: false } => network.configure_pair_qos(from, to, *qos)?,
+                    QosTarget::Pair { from, to, both: true } => network.configure_pair_qos_both(from, to, *qos)?,
+                }
+                Answer::Done
+            }
+            Request::ClearQos => {
+                network.clear_qos()?;
+                Answer::Done
+            }
             Request::Heal => {
                 network.heal()?;
                 Answer::Done
@@ -363,6 +401,16 @@ impl Client {
             Answer::Clock(report) => Ok(report),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Shapes a node's or a pair's traffic.
+    pub fn qos(&self, target: QosTarget, qos: Qos) -> Result<()> {
+        self.done(&Request::Qos { target, qos })
+    }
+
+    /// Removes every shaping.
+    pub fn clear_qos(&self) -> Result<()> {
+        self.done(&Request::ClearQos)
     }
 
     /// Removes every partition and block.

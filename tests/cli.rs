@@ -145,6 +145,15 @@ fn controller_serves_other_invocations_and_tears_down_on_sigterm() {
     let logs = nd(&[&net[..], &["logs", "node0/web", "--stream", "stderr"]].concat());
     assert!(stdout(&logs).contains("GET / HTTP"), "{}", stdout(&logs));
 
+    // Shaping: bad values are refused by the command line; a kernel without netem says so.
+    let bad = nd(&[&net[..], &["qos", "node0", "--loss", "150%"]].concat());
+    assert!(stderr(&bad).contains("150% is out of range"), "{}", stderr(&bad));
+    let bad = nd(&[&net[..], &["qos", "node0", "--reorder", "10%"]].concat());
+    assert!(stderr(&bad).contains("reorder needs a delay"), "{}", stderr(&bad));
+    let shaped = nd(&[&net[..], &["qos", "node0", "--to", "node1", "--delay", "10ms"]].concat());
+    assert!(shaped.status.success() || stderr(&shaped).contains("modprobe sch_netem"), "{}", stderr(&shaped));
+    assert!(nd(&[&net[..], &["qos", "--clear"]].concat()).status.success());
+
     let unknown = nd(&[&net[..], &["stop", "node9"]].concat());
     assert_eq!(unknown.status.code(), Some(1));
     assert!(stderr(&unknown).contains("unknown node 'node9'"), "{}", stderr(&unknown));

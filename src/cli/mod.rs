@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use netdriver::control::Op;
-use netdriver::{ClockSkew, Offset};
+use netdriver::{ClockSkew, Distribution, Offset, Percent, Rate};
 
 /// Drive a network of nodes (network namespaces on a bridge) for integration tests.
 #[derive(Debug, Parser)]
@@ -91,6 +91,8 @@ enum Cmd {
     },
     /// Remove every partition and block.
     Heal,
+    /// Shape a node's links (or one pair's): delay, jitter, loss, ...; `qos --clear` removes all.
+    Qos(QosArgs),
     /// Shift a node's clocks (for processes started from now on; see --restart).
     Clock {
         /// Node name or index.
@@ -127,6 +129,70 @@ struct UpArgs {
     /// Override the manifest's node count.
     #[arg(long)]
     nodes: Option<usize>,
+}
+
+/// `netdriver qos`: what to shape and how.
+#[derive(Debug, clap::Args)]
+pub(crate) struct QosArgs {
+    /// The node (name or index); omit with --clear.
+    #[arg(required_unless_present = "clear")]
+    pub(crate) node: Option<String>,
+    /// Shape only what NODE sends to this node (a pair).
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// With --to: shape the pair both ways.
+    #[arg(long, requires = "to")]
+    pub(crate) both_ways: bool,
+    /// Which of NODE's traffic (without --to).
+    #[arg(long, value_enum, default_value_t = DirectionArg::Both, conflicts_with = "to")]
+    pub(crate) direction: DirectionArg,
+    /// Delay, e.g. 100ms.
+    #[arg(long)]
+    pub(crate) delay: Option<String>,
+    /// Jitter (needs --delay), e.g. 10ms.
+    #[arg(long)]
+    pub(crate) jitter: Option<String>,
+    /// Correlation of successive delays, e.g. 25%.
+    #[arg(long)]
+    pub(crate) correlation: Option<Percent>,
+    /// Delay distribution with jitter: uniform, normal, pareto, paretonormal.
+    #[arg(long)]
+    pub(crate) distribution: Option<Distribution>,
+    /// Random loss, e.g. 1%.
+    #[arg(long)]
+    pub(crate) loss: Option<Percent>,
+    /// Correlation of successive losses.
+    #[arg(long, requires = "loss")]
+    pub(crate) loss_correlation: Option<Percent>,
+    /// Duplicated packets, e.g. 1%.
+    #[arg(long)]
+    pub(crate) duplicate: Option<Percent>,
+    /// Corrupted packets, e.g. 0.1%.
+    #[arg(long)]
+    pub(crate) corrupt: Option<Percent>,
+    /// Packets sent at once, out of order (needs --delay), e.g. 10%.
+    #[arg(long)]
+    pub(crate) reorder: Option<Percent>,
+    /// With --reorder: every GAP-th packet is reordered.
+    #[arg(long, requires = "reorder")]
+    pub(crate) gap: Option<u32>,
+    /// Rate limit, e.g. 10mbit.
+    #[arg(long)]
+    pub(crate) rate: Option<Rate>,
+    /// Queue limit in packets (default: enough for rate x delay).
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// Remove the shaping: of NODE (or the pair), or with no NODE, of the whole network.
+    #[arg(long)]
+    pub(crate) clear: bool,
+}
+
+/// `--direction` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DirectionArg {
+    Send,
+    Receive,
+    Both,
 }
 
 /// Which log stream to print.
@@ -166,6 +232,7 @@ pub(crate) fn main() -> ExitCode {
         Cmd::Partition { groups } => remote::partition(network, &groups),
         Cmd::Block { from, to } => remote::block(network, &from, &to),
         Cmd::Heal => remote::heal(network),
+        Cmd::Qos(args) => remote::qos(network, args),
         Cmd::Clock { node, offset, realtime, monotonic, boottime, tz, restart } => {
             let base = ClockSkew::offset(offset.unwrap_or_default());
             let skew = ClockSkew {

@@ -71,6 +71,60 @@ pub(super) fn clock(network: Option<&str>, node: &str, skew: netdriver::ClockSke
     Ok(ExitCode::SUCCESS)
 }
 
+pub(super) fn qos(network: Option<&str>, args: super::QosArgs) -> Result<ExitCode> {
+    use netdriver::control::QosTarget;
+    use netdriver::{Direction, Loss, Percent, Qos};
+    let client = Client::find(network)?;
+    let Some(node) = args.node else {
+        client.clear_qos()?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let duration = |s: &Option<String>| s.as_deref().map(netdriver::units::parse_duration).transpose();
+    let chance = |p: Option<Percent>| netdriver::shaping::Chance { percent: p.unwrap_or_default(), correlation: Percent::ZERO };
+    let qos = if args.clear {
+        Qos::default()
+    } else {
+        Qos {
+            delay: duration(&args.delay)?.unwrap_or_default(),
+            jitter: duration(&args.jitter)?.unwrap_or_default(),
+            delay_correlation: args.correlation.unwrap_or_default(),
+            distribution: args.distribution.unwrap_or_default(),
+            loss: match args.loss {
+                Some(percent) => Loss::Random { percent, correlation: args.loss_correlation.unwrap_or_default() },
+                None => Loss::None,
+            },
+            duplicate: chance(args.duplicate),
+            corrupt: chance(args.corrupt),
+            reorder: netdriver::shaping::Reorder {
+                percent: args.reorder.unwrap_or_default(),
+                correlation: Percent::ZERO,
+                gap: args.gap.unwrap_or_default(),
+            },
+            rate: args.rate,
+            limit: args.limit,
+        }
+    };
+    if qos.is_clear() && !args.clear {
+        return Err(netdriver::Error::Invalid {
+            what: "qos".into(),
+            message: "give at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate, or --clear".into(),
+        });
+    }
+    let target = match args.to {
+        Some(to) => QosTarget::Pair { from: node, to, both: args.both_ways },
+        None => {
+            let direction = match args.direction {
+                super::DirectionArg::Send => Direction::Send,
+                super::DirectionArg::Receive => Direction::Receive,
+                super::DirectionArg::Both => Direction::Both,
+            };
+            QosTarget::Node { node, direction }
+        }
+    };
+    client.qos(target, qos)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) fn heal(network: Option<&str>) -> Result<ExitCode> {
     Client::find(network)?.heal()?;
     Ok(ExitCode::SUCCESS)
