@@ -41,4 +41,4 @@ pub use shaping::{Distribution, Loss, Percent, Qos, Rate};
 pub use node::Node;
 pub use registry::{gc, GcReport};
 pub use service::{Service, ServiceState};
-pub use spec::{NetworkSpec, Probe, ServiceSpec, Subnet};
+pub use spec::{Conditions, NetworkSpec, Probe, QosRule, ServiceSpec, Subnet};

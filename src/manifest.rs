@@ -23,6 +23,43 @@
 //! binds = { "/var/lib/etcd" = "{data}" }          # path in the node = source
 //! ```
 //!
+//! Network conditions, set up right after bring-up and before services start
+//! ([`NetworkSpec::conditions`]):
+//!
+//! ```toml
+//! [network]
+//! nodes = 3
+//! partition = [["node0"], ["node1", "node2"]]   # groups that cannot reach each other
+//!
+//! [[qos]]                         # shaping rules, applied in order
+//! node = "node1"                  # what a node sends, receives or both; a name or an index
+//! direction = "both"              # send | receive | both (default)
+//! delay = "100ms"
+//! jitter = "10ms"
+//! correlation = "25%"             # of the jitter
+//! distribution = "normal"         # uniform (default) | normal | pareto | paretonormal
+//! loss = "1%"
+//! loss_correlation = "25%"
+//! duplicate = "1%"                # also duplicate_correlation
+//! corrupt = "0.1%"                # also corrupt_correlation
+//! reorder = "10%"                 # also reorder_correlation
+//! gap = 5
+//! rate = "10mbit"
+//! limit = 1000                    # netem's queue, in packets; default: computed
+//!
+//! [[qos]]
+//! from = "node0"                  # or a pair: what node0 sends to node2
+//! to = "node2"
+//! both_ways = true                # and what node2 sends to node0
+//! delay = "50ms"
+//!
+//! [[clock]]
+//! node = "node2"
+//! offset = "+1h"                  # every clock; realtime, monotonic, boottime override it
+//! boottime = "-10s"
+//! tz = "Asia/Tokyo"
+//! ```
+//!
 //! Commands, arguments, environment values, the working directory, URLs and bind sources are
 //! [templates](crate::template). Every error, from a TOML syntax error to a failed
 //! [`NetworkSpec::validate`], is an [`Error::Manifest`] that points at the offending field.
@@ -36,8 +73,11 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use crate::clock::{ClockSkew, Offset};
 use crate::error::{Context, Error, Result};
-use crate::spec::{NetworkSpec, Probe, ServiceSpec, MAX_NODES};
+use crate::network::Direction;
+use crate::shaping::{Chance, Loss, Percent, Qos, Reorder};
+use crate::spec::{NetworkSpec, Probe, QosRule, ServiceSpec, MAX_NODES};
 use crate::template::Template;
 use crate::units::parse_duration;
 
@@ -76,6 +116,10 @@ pub fn parse(text: &str, path: &Path) -> Result<NetworkSpec> {
             doc.error(span, format!("service[{i}].{field}: {e}"))
         })?;
     }
+    spec.conditions.clocks =
+        raw.clock.iter().enumerate().map(|(i, c)| doc.clock(&spec, i, c)).collect::<Result<_>>()?;
+    spec.conditions.qos = raw.qos.iter().enumerate().map(|(i, q)| doc.qos_rule(&spec, i, q)).collect::<Result<_>>()?;
+    spec.conditions.partition = network.partition.as_ref().map(|p| doc.partition(&spec, p)).transpose()?;
     Ok(spec)
 }
 
@@ -85,6 +129,10 @@ struct RawManifest {
     network: Spanned<RawNetwork>,
     #[serde(default)]
     service: Vec<RawService>,
+    #[serde(default)]
+    qos: Vec<Spanned<RawQos>>,
+    #[serde(default)]
+    clock: Vec<Spanned<RawClock>>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +148,7 @@ struct RawNetwork {
     #[serde(default)]
     keep_data: bool,
     url: Option<Spanned<String>>,
+    partition: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +174,46 @@ struct RawService {
 struct RawProbe {
     http: Option<Spanned<String>>,
     tcp: Option<NonZeroU16>,
+}
+
+/// A `[[qos]]` table: a node (`node`, `direction`) or a pair (`from`, `to`, `both_ways`),
+/// and the shaping.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQos {
+    node: Option<Spanned<String>>,
+    direction: Option<Spanned<Direction>>,
+    from: Option<Spanned<String>>,
+    to: Option<Spanned<String>>,
+    both_ways: Option<Spanned<bool>>,
+    delay: Option<Spanned<String>>,
+    jitter: Option<Spanned<String>>,
+    correlation: Option<Spanned<String>>,
+    distribution: Option<Spanned<String>>,
+    loss: Option<Spanned<String>>,
+    loss_correlation: Option<Spanned<String>>,
+    duplicate: Option<Spanned<String>>,
+    duplicate_correlation: Option<Spanned<String>>,
+    corrupt: Option<Spanned<String>>,
+    corrupt_correlation: Option<Spanned<String>>,
+    reorder: Option<Spanned<String>>,
+    reorder_correlation: Option<Spanned<String>>,
+    #[serde(default)]
+    gap: u32,
+    limit: Option<u32>,
+    rate: Option<Spanned<String>>,
+}
+
+/// A `[[clock]]` table: `offset` moves every clock, the others override it one by one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClock {
+    node: Spanned<String>,
+    offset: Option<Spanned<String>>,
+    realtime: Option<Spanned<String>>,
+    monotonic: Option<Spanned<String>>,
+    boottime: Option<Spanned<String>>,
+    tz: Option<Spanned<String>>,
 }
 
 /// The manifest being parsed: turns byte offsets into `path:line:column` errors.
@@ -197,6 +286,126 @@ impl Doc<'_> {
             RawProbe { http: None, tcp: Some(port) } => Ok(Probe::Tcp(port.get())),
             _ => Err(self.error(ready.span(), format!("{field}: give one of http = \"URL\" or tcp = PORT"))),
         }
+    }
+
+    /// A `[[qos]]` table as a rule: each node it names checked, each value parsed, then the
+    /// combinations.
+    fn qos_rule(&self, spec: &NetworkSpec, i: usize, table: &Spanned<RawQos>) -> Result<QosRule> {
+        let at = |field: &str| format!("qos[{i}].{field}");
+        let raw = table.get_ref();
+        let node = |field: &str, key: &Spanned<String>| {
+            self.field(&at(field), key, |k| spec.node_index(k)).map(|_| key.get_ref().clone())
+        };
+        let qos = self.qos(&at, raw)?;
+        let rule = match (&raw.node, &raw.from, &raw.to) {
+            (Some(key), None, None) => {
+                if let Some(both) = &raw.both_ways {
+                    return Err(
+                        self.error(both.span(), format!("{}: only a pair (from, to) goes both ways", at("both_ways")))
+                    );
+                }
+                let direction = raw.direction.as_ref().map_or(Direction::Both, |d| *d.get_ref());
+                QosRule::Node { node: node("node", key)?, direction, qos }
+            }
+            (None, Some(from), Some(to)) => {
+                if let Some(direction) = &raw.direction {
+                    let message =
+                        "only for a node; a pair shapes what `from` sends to `to` (both_ways = true for both)";
+                    return Err(self.error(direction.span(), format!("{}: {message}", at("direction"))));
+                }
+                let both = raw.both_ways.as_ref().is_some_and(|b| *b.get_ref());
+                QosRule::Pair { from: node("from", from)?, to: node("to", to)?, both, qos }
+            }
+            _ => {
+                let message = "give either node = \"NAME\" or both from = \"NAME\" and to = \"NAME\", not both kinds";
+                return Err(self.error(table.span(), format!("qos[{i}]: {message}")));
+            }
+        };
+        // What is left spans fields: that a pair's ends differ, and the shaping's combinations.
+        rule.validate(spec).map_err(|e| self.error(table.span(), format!("qos[{i}]: {e}")))?;
+        Ok(rule)
+    }
+
+    /// The shaping of a `[[qos]]` table, each value parsed and blamed on its field.
+    fn qos(&self, at: &impl Fn(&str) -> String, raw: &RawQos) -> Result<Qos> {
+        let duration = |field: &str, value: &Option<Spanned<String>>| {
+            self.optional(&at(field), value, parse_duration).map(Option::unwrap_or_default)
+        };
+        let percent = |field: &str, value: &Option<Spanned<String>>| {
+            self.optional(&at(field), value, str::parse::<Percent>).map(Option::unwrap_or_default)
+        };
+        let chance = |field: &str, value, correlation_field: &str, correlation| -> Result<Chance> {
+            Ok(Chance { percent: percent(field, value)?, correlation: percent(correlation_field, correlation)? })
+        };
+        let loss = match (&raw.loss, &raw.loss_correlation) {
+            (None, None) => Loss::None,
+            (loss, correlation) => {
+                Loss::Random { percent: percent("loss", loss)?, correlation: percent("loss_correlation", correlation)? }
+            }
+        };
+        Ok(Qos {
+            delay: duration("delay", &raw.delay)?,
+            jitter: duration("jitter", &raw.jitter)?,
+            delay_correlation: percent("correlation", &raw.correlation)?,
+            distribution: self.optional(&at("distribution"), &raw.distribution, str::parse)?.unwrap_or_default(),
+            loss,
+            duplicate: chance("duplicate", &raw.duplicate, "duplicate_correlation", &raw.duplicate_correlation)?,
+            corrupt: chance("corrupt", &raw.corrupt, "corrupt_correlation", &raw.corrupt_correlation)?,
+            reorder: Reorder {
+                percent: percent("reorder", &raw.reorder)?,
+                correlation: percent("reorder_correlation", &raw.reorder_correlation)?,
+                gap: raw.gap,
+            },
+            rate: self.optional(&at("rate"), &raw.rate, str::parse)?,
+            limit: raw.limit,
+        })
+    }
+
+    /// A `[[clock]]` table as the node it names and its clocks.
+    fn clock(&self, spec: &NetworkSpec, i: usize, table: &Spanned<RawClock>) -> Result<(String, ClockSkew)> {
+        let at = |field: &str| format!("clock[{i}].{field}");
+        let raw = table.get_ref();
+        self.field(&at("node"), &raw.node, |k| spec.node_index(k))?;
+        let offset =
+            |field: &str, value: &Option<Spanned<String>>| self.optional(&at(field), value, str::parse::<Offset>);
+        let all = offset("offset", &raw.offset)?.unwrap_or_default();
+        if let Some(tz) = &raw.tz {
+            self.field(&at("tz"), tz, |tz| ClockSkew::default().tz(tz).validate())?;
+        }
+        let skew = ClockSkew {
+            realtime: offset("realtime", &raw.realtime)?.unwrap_or(all),
+            monotonic: offset("monotonic", &raw.monotonic)?.unwrap_or(all),
+            boottime: offset("boottime", &raw.boottime)?.unwrap_or(all),
+            tz: raw.tz.as_ref().map(|tz| tz.get_ref().clone()),
+        };
+        // What is left to check is that libfaketime is there if the wall clock moves.
+        skew.validate().map_err(|e| self.error(table.span(), format!("clock[{i}]: {e}")))?;
+        Ok((raw.node.get_ref().clone(), skew))
+    }
+
+    /// `network.partition`: groups of known nodes, none in two groups.
+    fn partition(&self, spec: &NetworkSpec, raw: &Spanned<Vec<Vec<Spanned<String>>>>) -> Result<Vec<Vec<String>>> {
+        let mut groups = Vec::new();
+        for (g, members) in raw.get_ref().iter().enumerate() {
+            let mut group = Vec::new();
+            for (m, key) in members.iter().enumerate() {
+                self.field(&format!("network.partition[{g}][{m}]"), key, |k| spec.node_index(k))?;
+                group.push(key.get_ref().clone());
+            }
+            groups.push(group);
+        }
+        spec.check_partition(&groups).map_err(|e| self.error(raw.span(), format!("network.partition: {e}")))?;
+        Ok(groups)
+    }
+
+    /// Parses an optional string field, blaming errors on it.
+    fn optional<T>(
+        &self,
+        field: &str,
+        value: &Option<Spanned<String>>,
+        parse: impl FnOnce(&str) -> Result<T>,
+    ) -> Result<Option<T>> {
+        value.as_ref().map(|v| self.field(field, v, parse)).transpose()
     }
 
     /// Parses a string field, blaming errors on it.
@@ -409,6 +618,11 @@ binds = { "/var/lib/etcd" = "{data}" }
             ("[network]\nnodes = 3\nurl = \"http://{ipp}/\"\n", 3, "network.url: invalid template"),
             ("[[service]]\nname = \"a\"\ncommand = \"true\"\n", 1, "missing field `network`"),
         ];
+        assert_errors(cases);
+    }
+
+    /// Asserts that each manifest fails on the line given, with a message that starts so.
+    fn assert_errors(cases: &[(&str, usize, &str)]) {
         for (text, line, phrase) in cases {
             match parse_str(text) {
                 Err(Error::Manifest { path, line: got, message, .. }) => {
@@ -419,6 +633,184 @@ binds = { "/var/lib/etcd" = "{data}" }
                 other => panic!("{text:?}: expected a manifest error, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn conditions() {
+        let spec = parse_str(
+            r#"
+[network]
+nodes = 3
+partition = [["node0"], ["node1", "2"]]
+
+[[qos]]
+node = "node1"
+direction = "send"
+delay = "100ms"
+jitter = "10ms"
+correlation = "25%"
+distribution = "normal"
+loss = "1%"
+loss_correlation = "25%"
+duplicate = "1%"
+duplicate_correlation = "5%"
+corrupt = "0.1%"
+corrupt_correlation = "6%"
+reorder = "10%"
+reorder_correlation = "7%"
+gap = 5
+rate = "10mbit"
+limit = 1000
+
+[[qos]]
+from = "node0"
+to = "node2"
+both_ways = true
+delay = "50ms"
+
+[[qos]]
+from = "0"
+to = "node1"
+loss = "2%"
+
+[[qos]]
+node = "node2"
+rate = "1mbit"
+
+[[clock]]
+node = "node2"
+offset = "+1h"
+boottime = "-10s"
+tz = "Asia/Tokyo"
+
+[[clock]]
+node = "1"
+monotonic = "+2m"
+"#,
+        )
+        .unwrap();
+        let ms = Duration::from_millis;
+        let chance = |percent, correlation| Chance { percent: Percent(percent), correlation: Percent(correlation) };
+        let full = Qos {
+            delay: ms(100),
+            jitter: ms(10),
+            delay_correlation: Percent(25.0),
+            distribution: crate::shaping::Distribution::Normal,
+            loss: Loss::Random { percent: Percent(1.0), correlation: Percent(25.0) },
+            duplicate: chance(1.0, 5.0),
+            corrupt: chance(0.1, 6.0),
+            reorder: Reorder { percent: Percent(10.0), correlation: Percent(7.0), gap: 5 },
+            rate: Some("10mbit".parse().unwrap()),
+            limit: Some(1000),
+        };
+        let [node, pair, one_way, default] = &spec.conditions.qos[..] else { panic!("four rules") };
+        assert!(
+            matches!(node, QosRule::Node { node, direction: Direction::Send, qos } if node == "node1" && *qos == full)
+        );
+        let delay = Qos { delay: ms(50), ..Qos::default() };
+        assert!(
+            matches!(pair, QosRule::Pair { from, to, both: true, qos } if from == "node0" && to == "node2" && *qos == delay)
+        );
+        let loss = Qos { loss: Loss::Random { percent: Percent(2.0), correlation: Percent::ZERO }, ..Qos::default() };
+        assert!(
+            matches!(one_way, QosRule::Pair { from, to, both: false, qos } if from == "0" && to == "node1" && *qos == loss)
+        );
+        let rate = Qos { rate: Some("1mbit".parse().unwrap()), ..Qos::default() };
+        assert!(matches!(default, QosRule::Node { direction: Direction::Both, qos, .. } if *qos == rate));
+
+        let hour: Offset = "+1h".parse().unwrap();
+        let node2 = ClockSkew { boottime: "-10s".parse().unwrap(), ..ClockSkew::offset(hour) }.tz("Asia/Tokyo");
+        let node1 = ClockSkew { monotonic: "+2m".parse().unwrap(), ..ClockSkew::default() };
+        assert_eq!(spec.conditions.clocks, [("node2".to_string(), node2), ("1".to_string(), node1)]);
+        assert_eq!(spec.conditions.partition, Some(vec![vec!["node0".to_string()], vec!["node1".into(), "2".into()]]));
+        spec.validate().unwrap();
+
+        let plain = parse_str("[network]\nnodes = 2\n").unwrap();
+        assert!(
+            plain.conditions.qos.is_empty()
+                && plain.conditions.clocks.is_empty()
+                && plain.conditions.partition.is_none()
+        );
+    }
+
+    #[test]
+    fn condition_errors_point_at_the_field() {
+        // [[qos]] and [[clock]] tables start on line 4, their first field is on line 5.
+        const QOS: &str = "[network]\nnodes = 3\n\n[[qos]]\nnode = \"node1\"\n";
+        const PAIR: &str = "[network]\nnodes = 3\n\n[[qos]]\nfrom = \"node0\"\nto = \"node1\"\n";
+        const CLOCK: &str = "[network]\nnodes = 3\n\n[[clock]]\nnode = \"node1\"\n";
+        let cases: &[(&str, usize, &str)] = &[
+            (
+                &format!("{PAIR}node = \"node2\"\n"),
+                4,
+                "qos[0]: give either node = \"NAME\" or both from = \"NAME\" and to = \"NAME\"",
+            ),
+            ("[network]\nnodes = 3\n\n[[qos]]\nfrom = \"node0\"\n", 4, "qos[0]: give either node"),
+            ("[network]\nnodes = 3\n\n[[qos]]\ndelay = \"1ms\"\n", 4, "qos[0]: give either node"),
+            (
+                &format!("{QOS}loss = \"150%\"\n"),
+                6,
+                "qos[0].loss: invalid percentage: 150% is out of range (allowed: 0% to 100%)",
+            ),
+            (
+                &format!("{QOS}delay = \"1ms\"\njitter = \"1ms\"\ndistribution = \"gaussian\"\n"),
+                8,
+                "qos[0].distribution: invalid distribution: 'gaussian' (allowed: uniform, normal",
+            ),
+            (&format!("{QOS}delay = \"1 ms\"\n"), 6, "qos[0].delay: invalid duration: '1 ms'"),
+            (&format!("{QOS}rate = \"10mb\"\n"), 6, "qos[0].rate: invalid rate: '10mb'"),
+            (&format!("{QOS}delya = \"1ms\"\n"), 6, "qos[0].delya: unknown field `delya`"),
+            (&format!("{QOS}direction = \"sideways\"\n"), 6, "qos[0].direction: unknown variant `sideways`"),
+            (&format!("{QOS}gap = -1\n"), 6, "qos[0].gap: invalid value"),
+            (&format!("{QOS}both_ways = true\n"), 6, "qos[0].both_ways: only a pair (from, to) goes both ways"),
+            (&format!("{PAIR}direction = \"send\"\n"), 7, "qos[0].direction: only for a node"),
+            ("[network]\nnodes = 3\n\n[[qos]]\nnode = \"node9\"\n", 5, "qos[0].node: unknown node 'node9'"),
+            (
+                "[network]\nnodes = 3\n\n[[qos]]\nnode = \"3\"\n",
+                5,
+                "qos[0].node: unknown node '3' (the network has node0, node1, node2, or an index below 3)",
+            ),
+            ("[network]\nnodes = 3\n\n[[qos]]\nfrom = \"node0\"\nto = \"x\"\n", 6, "qos[0].to: unknown node 'x'"),
+            (
+                "[network]\nnodes = 3\n\n[[qos]]\nfrom = \"node1\"\nto = \"1\"\n",
+                4,
+                "qos[0]: invalid qos: node1 and 1 are the same node",
+            ),
+            (&format!("{QOS}jitter = \"10ms\"\n"), 4, "qos[0]: invalid jitter: 10ms needs a delay"),
+            (&format!("{QOS}limit = 0\n"), 4, "qos[0]: invalid limit: must be at least 1 packet"),
+            (
+                &format!("{QOS}\n[[qos]]\nnode = \"node0\"\nreorder = \"5%\"\n"),
+                7,
+                "qos[1]: invalid reorder: reorder needs a delay",
+            ),
+            (
+                &format!("{CLOCK}offset = \"+1 fortnight\"\n"),
+                6,
+                "clock[0].offset: invalid clock offset: '+1 fortnight': use a signed duration",
+            ),
+            (&format!("{CLOCK}boottime = \"1h+\"\n"), 6, "clock[0].boottime: invalid clock offset: '1h+'"),
+            (
+                &format!("{CLOCK}tz = \"Mars/Olympus_Mons\"\n"),
+                6,
+                "clock[0].tz: invalid time zone: 'Mars/Olympus_Mons' is not in /usr/share/zoneinfo",
+            ),
+            (&format!("{CLOCK}tz = \"../../etc/passwd\"\n"), 6, "clock[0].tz: invalid time zone"),
+            ("[network]\nnodes = 3\n\n[[clock]]\nnode = \"nodeX\"\n", 5, "clock[0].node: unknown node 'nodeX'"),
+            ("[network]\nnodes = 3\n\n[[clock]]\ntz = \"UTC\"\n", 4, "clock[0]: missing field `node`"),
+            (&format!("{CLOCK}offset = 5\n"), 6, "clock[0].offset: invalid type"),
+            (
+                "[network]\nnodes = 3\npartition = [[\"node0\"],\n  [\"node1\", \"nodeX\"]]\n",
+                4,
+                "network.partition[1][1]: unknown node 'nodeX'",
+            ),
+            (
+                "[network]\nnodes = 3\npartition = [[\"node0\"], [\"0\"]]\n",
+                3,
+                "network.partition: invalid partition: node 0 is in two groups",
+            ),
+            ("[network]\nnodes = 3\npartition = [\"node0\"]\n", 3, "network.partition[0]: invalid type"),
+        ];
+        assert_errors(cases);
     }
 
     #[test]
@@ -436,6 +828,22 @@ binds = { "/var/lib/etcd" = "{data}" }
         let err = load(Path::new("/nonexistent/net.toml")).unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err:?}");
         assert!(err.to_string().contains("/nonexistent/net.toml"), "{err}");
+    }
+
+    #[test]
+    fn lossy_example() {
+        let spec = parse(include_str!("../examples/lossy.toml"), Path::new("examples/lossy.toml")).unwrap();
+        assert_eq!((spec.name.as_str(), spec.nodes.len()), ("lossy", 3));
+        let node2 = Qos {
+            delay: Duration::from_millis(100),
+            loss: Loss::Random { percent: Percent(1.0), correlation: Percent::ZERO },
+            ..Qos::default()
+        };
+        assert!(
+            matches!(&spec.conditions.qos[0], QosRule::Node { node, direction: Direction::Both, qos } if node == "node2" && *qos == node2)
+        );
+        assert!(matches!(&spec.conditions.qos[1], QosRule::Pair { both: true, .. }));
+        assert_eq!(spec.conditions.clocks.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["node1"]);
     }
 
     #[test]

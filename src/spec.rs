@@ -9,7 +9,10 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::clock::ClockSkew;
 use crate::error::{Error, Result};
+use crate::network::Direction;
+use crate::shaping::Qos;
 use crate::template::Template;
 
 /// At most this many nodes: a Linux bridge holds 1024 ports, one is the host's uplink.
@@ -181,6 +184,8 @@ pub struct NetworkSpec {
     pub url: Option<Template>,
     /// The services every node runs, in the order given.
     pub services: Vec<ServiceSpec>,
+    /// Shaping, clocks and partition, set up right after bring-up, before services start.
+    pub conditions: Conditions,
 }
 
 impl NetworkSpec {
@@ -195,6 +200,7 @@ impl NetworkSpec {
             keep_data: false,
             url: None,
             services: Vec::new(),
+            conditions: Conditions::default(),
         }
     }
 
@@ -204,7 +210,8 @@ impl NetworkSpec {
         self
     }
 
-    /// Checks names, counts, the subnet's size and service dependencies.
+    /// Checks names, counts, the subnet's size, service dependencies, and the conditions:
+    /// their values and the nodes they name.
     pub fn validate(&self) -> Result<()> {
         if self.name.is_empty()
             || self.name.len() > 32
@@ -263,7 +270,112 @@ impl NetworkSpec {
                 }
             }
         }
+        self.conditions.validate(self)
+    }
+
+    /// The index of the node `key` names: a node name, or an index below the node count.
+    pub(crate) fn node_index(&self, key: &str) -> Result<usize> {
+        let by_index = key.parse::<usize>().ok().filter(|&i| i < self.nodes.len());
+        by_index.or_else(|| self.nodes.iter().position(|n| n == key)).ok_or_else(|| {
+            let known = match &self.nodes[..] {
+                [first, .., last] if self.nodes.len() > 8 => format!("{first} ... {last}"),
+                names => names.join(", "),
+            };
+            Error::UnknownNode {
+                node: key.to_string(),
+                known: format!("{known}, or an index below {}", self.nodes.len()),
+            }
+        })
+    }
+
+    /// The indexes of two different nodes.
+    fn node_pair(&self, a: &str, b: &str) -> Result<(usize, usize)> {
+        let pair = (self.node_index(a)?, self.node_index(b)?);
+        if pair.0 == pair.1 {
+            return Err(Error::invalid("qos", format!("{a} and {b} are the same node")));
+        }
+        Ok(pair)
+    }
+
+    /// Checks that partition `groups` name known nodes, each in one group at most.
+    pub(crate) fn check_partition(&self, groups: &[Vec<String>]) -> Result<()> {
+        let mut seen = HashSet::new();
+        for key in groups.iter().flatten() {
+            if !seen.insert(self.node_index(key)?) {
+                return Err(Error::invalid("partition", format!("node {key} is in two groups")));
+            }
+        }
         Ok(())
+    }
+}
+
+/// Network conditions a spec sets up before services start.
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    /// Link shaping rules, applied in order.
+    pub qos: Vec<QosRule>,
+    /// Per-node clocks: (node name or index, skew). Applied in order: a later one for the
+    /// same node replaces an earlier one.
+    pub clocks: Vec<(String, ClockSkew)>,
+    /// Groups that cannot reach each other (nodes in no group form one more group).
+    pub partition: Option<Vec<Vec<String>>>,
+}
+
+impl Conditions {
+    /// Checks what can be checked before the network exists: values, time zones, node names.
+    fn validate(&self, spec: &NetworkSpec) -> Result<()> {
+        for (node, skew) in &self.clocks {
+            spec.node_index(node)?;
+            skew.validate()?;
+        }
+        for rule in &self.qos {
+            rule.validate(spec)?;
+        }
+        match &self.partition {
+            Some(groups) => spec.check_partition(groups),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One link-shaping rule.
+#[derive(Debug, Clone)]
+pub enum QosRule {
+    /// What a node sends, receives, or both.
+    Node {
+        /// The node's name or index.
+        node: String,
+        /// Which of its traffic is shaped.
+        direction: Direction,
+        /// The shaping.
+        qos: Qos,
+    },
+    /// What `from` sends to `to` (both ways with `both`).
+    Pair {
+        /// The sending node's name or index.
+        from: String,
+        /// The receiving node's name or index.
+        to: String,
+        /// Whether what `to` sends to `from` is shaped the same way.
+        both: bool,
+        /// The shaping.
+        qos: Qos,
+    },
+}
+
+impl QosRule {
+    /// Checks the nodes the rule names and its shaping values.
+    pub(crate) fn validate(&self, spec: &NetworkSpec) -> Result<()> {
+        match self {
+            QosRule::Node { node, qos, .. } => {
+                spec.node_index(node)?;
+                qos.validate()
+            }
+            QosRule::Pair { from, to, qos, .. } => {
+                spec.node_pair(from, to)?;
+                qos.validate()
+            }
+        }
     }
 }
 
@@ -320,5 +432,47 @@ mod tests {
         let mut small = NetworkSpec::new("n", 10);
         small.subnet = Some("10.1.0.0/29".parse().unwrap());
         assert!(matches!(small.validate(), Err(Error::Subnet(_))));
+    }
+
+    #[test]
+    fn conditions_validation() {
+        let spec = NetworkSpec::new("n", 3);
+        assert_eq!((spec.node_index("node2").unwrap(), spec.node_index("1").unwrap()), (2, 1));
+        assert!(matches!(spec.node_index("3"), Err(Error::UnknownNode { .. })));
+        let err = NetworkSpec::new("n", 20).node_index("x").unwrap_err().to_string();
+        assert!(err.contains("node0 ... node19, or an index below 20"), "{err}");
+
+        let delay = Qos { delay: Duration::from_millis(10), ..Qos::default() };
+        let with = |conditions: Conditions| NetworkSpec { conditions, ..spec.clone() }.validate();
+        let rule = |node: &str, qos| QosRule::Node { node: node.into(), direction: Direction::Both, qos };
+        let pair = |from: &str, to: &str| QosRule::Pair { from: from.into(), to: to.into(), both: true, qos: delay };
+        let skew = |tz: &str| ClockSkew::default().tz(tz);
+        let groups = |g: &[&[&str]]| Some(g.iter().map(|m| m.iter().map(|k| k.to_string()).collect()).collect());
+        let good = Conditions {
+            qos: vec![rule("node0", delay), pair("node1", "2")],
+            clocks: vec![("2".into(), skew("UTC"))],
+            partition: groups(&[&["node0"], &["1", "node2"]]),
+        };
+        with(good).unwrap();
+        let jitter = Qos { jitter: Duration::from_millis(1), ..Qos::default() };
+        let bad = [
+            (Conditions { qos: vec![rule("node0", jitter)], ..Conditions::default() }, "jitter"),
+            (Conditions { qos: vec![rule("node3", delay)], ..Conditions::default() }, "unknown node 'node3'"),
+            (Conditions { qos: vec![pair("node1", "1")], ..Conditions::default() }, "same node"),
+            (
+                Conditions { clocks: vec![("node0".into(), skew("Nowhere/Atlantis"))], ..Conditions::default() },
+                "time zone",
+            ),
+            (Conditions { clocks: vec![("x".into(), skew("UTC"))], ..Conditions::default() }, "unknown node 'x'"),
+            (
+                Conditions { partition: groups(&[&["node0"], &["0"]]), ..Conditions::default() },
+                "node 0 is in two groups",
+            ),
+            (Conditions { partition: groups(&[&["node9"]]), ..Conditions::default() }, "unknown node 'node9'"),
+        ];
+        for (conditions, phrase) in bad {
+            let err = with(conditions).unwrap_err().to_string();
+            assert!(err.contains(phrase), "{err} lacks {phrase}");
+        }
     }
 }

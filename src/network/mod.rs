@@ -1,5 +1,6 @@
 //! Networks: bring-up, network-wide start and stop, and teardown of everything made.
 
+mod conditions;
 mod partition;
 mod qos;
 
@@ -48,7 +49,8 @@ pub struct Network {
 }
 
 impl Network {
-    /// Brings up the nodes of `spec` (namespaces, links, addresses); services are not started.
+    /// Brings up the nodes of `spec` (namespaces, links, addresses) and sets up its
+    /// [conditions](NetworkSpec::conditions); services are not started.
     pub fn up(spec: &NetworkSpec) -> Result<Network> {
         Network::up_with_progress(spec, |_| {})
     }
@@ -64,6 +66,7 @@ impl Network {
         let mut network =
             Network { record, subnet, keep_data: spec.keep_data, levels: levels(spec), nodes: Vec::new(), fabric: None, cut: Mutex::default(), shaping: Mutex::default() };
         network.build(spec, progress)?;
+        network.apply_conditions(&spec.conditions)?;
         Ok(network)
     }
 
