@@ -275,17 +275,7 @@ impl NetworkSpec {
 
     /// The index of the node `key` names: a node name, or an index below the node count.
     pub(crate) fn node_index(&self, key: &str) -> Result<usize> {
-        let by_index = key.parse::<usize>().ok().filter(|&i| i < self.nodes.len());
-        by_index.or_else(|| self.nodes.iter().position(|n| n == key)).ok_or_else(|| {
-            let known = match &self.nodes[..] {
-                [first, .., last] if self.nodes.len() > 8 => format!("{first} ... {last}"),
-                names => names.join(", "),
-            };
-            Error::UnknownNode {
-                node: key.to_string(),
-                known: format!("{known}, or an index below {}", self.nodes.len()),
-            }
-        })
+        find_node(key, self.nodes.iter().map(String::as_str))
     }
 
     /// The indexes of two different nodes.
@@ -377,6 +367,20 @@ impl QosRule {
             }
         }
     }
+}
+
+/// The index of node `key` (an index, or a name) among `names`.
+pub(crate) fn find_node<'a>(key: &str, names: impl Iterator<Item = &'a str> + Clone) -> Result<usize> {
+    let count = names.clone().count();
+    let by_index = key.parse::<usize>().ok().filter(|&i| i < count);
+    by_index.or_else(|| names.clone().position(|n| n == key)).ok_or_else(|| {
+        let all: Vec<&str> = names.collect();
+        let known = match all.as_slice() {
+            [first, .., last] if count > 8 => format!("{first} ... {last}"),
+            _ => all.join(", "),
+        };
+        Error::UnknownNode { node: key.to_string(), known: format!("{known}, or an index below {count}") }
+    })
 }
 
 fn unique<'a>(kind: &'static str, names: impl Iterator<Item = &'a String>) -> Result<()> {

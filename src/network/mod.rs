@@ -210,15 +210,7 @@ impl Network {
 
     /// The node with this name, or this index.
     pub fn node(&self, key: &str) -> Result<&Node> {
-        let by_index = key.parse::<usize>().ok().and_then(|i| self.nodes.get(i));
-        by_index.or_else(|| self.nodes.iter().find(|n| n.name() == key)).ok_or_else(|| {
-            let names: Vec<&str> = self.nodes.iter().map(Node::name).collect();
-            let known = match names.as_slice() {
-                [first, .., last] if names.len() > 8 => format!("{first} ... {last}, or an index below {}", names.len()),
-                _ => format!("{}, or an index below {}", names.join(", "), names.len()),
-            };
-            Error::UnknownNode { node: key.to_string(), known }
-        })
+        Ok(&self.nodes[crate::spec::find_node(key, self.nodes.iter().map(Node::name))?])
     }
 
     /// Starts every service on every node: dependency level by level, each level spawned on
