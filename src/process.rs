@@ -94,13 +94,15 @@ struct Proc {
     pid: i32,
     ppid: i32,
     pgrp: i32,
+    /// The network namespace's inode, if it could be read.
+    net: Option<u64>,
 }
 
 fn read_stat(pid: i32) -> Option<(Proc, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields start after the last ')'.
     let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
-    let proc = Proc { pid, ppid: fields.get(1)?.parse().ok()?, pgrp: fields.get(2)?.parse().ok()? };
+    let proc = Proc { pid, ppid: fields.get(1)?.parse().ok()?, pgrp: fields.get(2)?.parse().ok()?, net: None };
     Some((proc, fields.get(19)?.parse().ok()?))
 }
 
@@ -116,32 +118,51 @@ pub(crate) fn start_time(pid: i32) -> Option<u64> {
     read_stat(pid).map(|(_, t)| t)
 }
 
-/// `root`, its descendants, and every member of the process group `root` leads.
-pub(crate) fn tree(root: i32) -> Vec<i32> {
-    let table: Vec<Proc> = pids().filter_map(|p| read_stat(p).map(|(p, _)| p)).collect();
-    let mut found: HashSet<i32> = table.iter().filter(|p| p.pgrp == root).map(|p| p.pid).collect();
-    found.insert(root);
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for p in table.iter().filter(|p| p.ppid == parent) {
-            if found.insert(p.pid) {
-                frontier.push(p.pid);
+/// The process table, read from /proc in one pass: many questions about it cost one scan
+/// (stopping hundreds of services at once would otherwise scan /proc for each).
+#[derive(Debug)]
+pub(crate) struct Table(Vec<Proc>);
+
+impl Table {
+    /// Reads every process's parent, group and network namespace.
+    pub(crate) fn scan() -> Table {
+        Table(
+            pids()
+                .filter_map(|pid| {
+                    let (proc, _) = read_stat(pid)?;
+                    Some(Proc { net: fabric::inode_of(Path::new(&format!("/proc/{pid}/ns/net"))), ..proc })
+                })
+                .collect(),
+        )
+    }
+
+    /// `root`, its descendants, and every member of the process group `root` leads.
+    pub(crate) fn tree(&self, root: i32) -> Vec<i32> {
+        let mut found: HashSet<i32> = self.0.iter().filter(|p| p.pgrp == root).map(|p| p.pid).collect();
+        found.insert(root);
+        let mut frontier = vec![root];
+        while let Some(parent) = frontier.pop() {
+            for p in self.0.iter().filter(|p| p.ppid == parent) {
+                if found.insert(p.pid) {
+                    frontier.push(p.pid);
+                }
             }
         }
+        found.into_iter().collect()
     }
-    found.into_iter().collect()
-}
 
-/// Every process in one of the network namespaces `inodes` whose environment holds every
-/// `KEY=VALUE` of `env` (e.g. the run marker, for namespaces that may be gone and whose inode
-/// numbers may have been reused; or a service's name, to find what escaped its tree).
-pub(crate) fn in_namespaces(inodes: &HashSet<u64>, env: &[String]) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    pids()
-        .filter(|&pid| pid != me)
-        .filter(|pid| fabric::inode_of(Path::new(&format!("/proc/{pid}/ns/net"))).is_some_and(|i| inodes.contains(&i)))
-        .filter(|pid| env.is_empty() || has_env(*pid, env))
-        .collect()
+    /// Every process in one of the network namespaces `inodes` whose environment holds every
+    /// `KEY=VALUE` of `env` (e.g. the run marker, for namespaces that may be gone and whose
+    /// inode numbers may have been reused; or a service's name, to find what escaped its tree).
+    pub(crate) fn in_namespaces(&self, inodes: &HashSet<u64>, env: &[String]) -> Vec<i32> {
+        let me = std::process::id() as i32;
+        self.0
+            .iter()
+            .filter(|p| p.pid != me && p.net.is_some_and(|i| inodes.contains(&i)))
+            .filter(|p| env.is_empty() || has_env(p.pid, env))
+            .map(|p| p.pid)
+            .collect()
+    }
 }
 
 fn has_env(pid: i32, wanted: &[String]) -> bool {
@@ -207,6 +228,6 @@ mod tests {
         let me = std::process::id() as i32;
         assert!(start_time(me).is_some());
         assert!(alive(me));
-        assert!(tree(me).contains(&me));
+        assert!(Table::scan().tree(me).contains(&me));
     }
 }

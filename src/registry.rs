@@ -202,7 +202,7 @@ fn reclaim_dead() -> GcReport {
         let inodes: HashSet<u64> = record.netns.iter().copied().collect();
         if !inodes.is_empty() {
             let marker = [format!("{}={}", process::RUN_MARKER, record.id)];
-            report.processes += process::kill_until_gone(|| process::in_namespaces(&inodes, &marker));
+            report.processes += process::kill_until_gone(|| process::Table::scan().in_namespaces(&inodes, &marker));
         }
         match fabric::remove_stale_uplink(&record.uplink, &record.id) {
             Ok(true) => report.links += 1,

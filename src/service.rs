@@ -16,7 +16,7 @@ use nix::sys::signal::Signal;
 
 use crate::error::{Context, Error, Result};
 use crate::node::NodeCtx;
-use crate::process::{self, Tie};
+use crate::process::{self, Table, Tie};
 
 /// The environment variable that names the service a process belongs to.
 const SERVICE_MARKER: &str = "NETDRIVER_SERVICE";
@@ -177,7 +177,7 @@ impl Service {
                 self.node.name, self.name
             )));
         };
-        process::signal(&process::tree(pid as i32), Signal::SIGSTOP);
+        process::signal(&Table::scan().tree(pid as i32), Signal::SIGSTOP);
         self.lock().paused = true;
         Ok(())
     }
@@ -186,7 +186,7 @@ impl Service {
     pub fn resume(&self) -> Result<()> {
         let mut run = self.lock();
         if let (Some(child), true) = (&run.child, run.paused) {
-            process::signal(&process::tree(child.id() as i32), Signal::SIGCONT);
+            process::signal(&Table::scan().tree(child.id() as i32), Signal::SIGCONT);
         }
         run.paused = false;
         Ok(())
@@ -290,37 +290,56 @@ impl Service {
             let pid = child.id() as i32;
             process::signal(&[-pid], Signal::SIGTERM);
             if run.paused {
-                process::signal(&process::tree(pid), Signal::SIGCONT);
+                process::signal(&Table::scan().tree(pid), Signal::SIGCONT);
             }
         }
     }
 
     /// Waits for the process to exit until `deadline`, then kills its whole tree and reaps it.
     pub(crate) fn finish(&self, deadline: Instant) -> Result<()> {
-        let mut run = self.lock();
-        let mut child = run.child.take();
-        let pid = child.as_ref().map(|c| c.id() as i32);
-        let tree = pid.map(process::tree).unwrap_or_default();
-        if let Some(child) = &mut child {
-            while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
-                std::thread::sleep(Duration::from_millis(10));
+        self.wait_exit(deadline);
+        process::kill_until_gone(|| self.processes(&Table::scan()));
+        self.reap()
+    }
+
+    /// Waits until the main process has exited or `deadline` has passed.
+    pub(crate) fn wait_exit(&self, deadline: Instant) {
+        loop {
+            if let Some(child) = &mut self.lock().child {
+                if child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+            } else {
+                return;
             }
+            if Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        // The tree as it was and is, plus what escaped it (daemons that left their session
-        // and parent) but still carries the service's marks.
+    }
+
+    /// The service's processes in `table`: its main process's tree (a leader that has exited
+    /// still names its group), and whatever escaped the tree (daemons that left their session
+    /// and parent) but carries the service's marks.
+    pub(crate) fn processes(&self, table: &Table) -> Vec<i32> {
+        let main = self.lock().child.as_ref().map(|c| c.id() as i32);
+        let mut all = main.map(|pid| table.tree(pid)).unwrap_or_default();
         let inodes = std::collections::HashSet::from([self.node.ns.net_inode]);
         let marks = [format!("{}={}", process::RUN_MARKER, self.node.run_id), format!("{SERVICE_MARKER}={}", self.name)];
-        process::kill_until_gone(|| {
-            let mut all = pid.map(process::tree).unwrap_or_default();
-            all.extend(&tree);
-            all.extend(process::in_namespaces(&inodes, &marks));
-            all
-        });
-        if let Some(mut child) = child {
-            child.wait().context(|| format!("waiting for {}/{}", self.node.name, self.name))?;
-        }
+        all.extend(table.in_namespaces(&inodes, &marks));
+        all
+    }
+
+    /// Reaps the main process (once its tree is gone) and marks the service stopped.
+    pub(crate) fn reap(&self) -> Result<()> {
+        let mut run = self.lock();
+        let waited = run.child.take().map(|mut child| child.wait());
         *run = Run::default();
-        Ok(())
+        match waited {
+            Some(Err(e)) => Err(Error::io(format!("waiting for {}/{}", self.node.name, self.name), e)),
+            _ => Ok(()),
+        }
     }
 
     fn open_log(&self, path: &Path) -> Result<File> {

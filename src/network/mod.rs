@@ -239,7 +239,13 @@ impl Network {
             services().for_each(Service::terminate);
             let grace = services().map(|s| s.stop_timeout()).max().unwrap_or_default();
             let deadline = Instant::now() + grace;
-            services().try_for_each(|s| s.finish(deadline))?;
+            services().for_each(|s| s.wait_exit(deadline));
+            // One scan of /proc per round for the whole level, not one per service.
+            process::kill_until_gone(|| {
+                let table = process::Table::scan();
+                services().flat_map(|s| s.processes(&table)).collect()
+            });
+            services().try_for_each(Service::reap)?;
         }
         Ok(())
     }
