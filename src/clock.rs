@@ -88,6 +88,34 @@ impl ClockSkew {
         ClockSkew { realtime: offset, monotonic: offset, boottime: offset, tz: None }
     }
 
+    /// A validated skew from `key = value` text pairs: `offset` moves every clock,
+    /// `realtime`, `monotonic` and `boottime` override it one by one (signed durations like
+    /// `+1h`), `tz` sets the time zone.
+    pub fn from_settings<'a>(settings: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ClockSkew> {
+        let (mut all, mut one) = (Offset::ZERO, [None; 3]);
+        let mut tz = None;
+        for (key, value) in settings {
+            let offset = || value.parse::<Offset>();
+            match key {
+                "offset" => all = offset()?,
+                "realtime" => one[0] = Some(offset()?),
+                "monotonic" => one[1] = Some(offset()?),
+                "boottime" => one[2] = Some(offset()?),
+                "tz" => tz = Some(value.to_string()),
+                other => {
+                    return Err(Error::invalid(
+                        "clock",
+                        format!("unknown setting '{other}'; known: offset, realtime, monotonic, boottime, tz"),
+                    ))
+                }
+            }
+        }
+        let [realtime, monotonic, boottime] = one.map(|o| o.unwrap_or(all));
+        let skew = ClockSkew { realtime, monotonic, boottime, tz };
+        skew.validate()?;
+        Ok(skew)
+    }
+
     /// Sets the time zone.
     pub fn tz(mut self, tz: impl Into<String>) -> ClockSkew {
         self.tz = Some(tz.into());
@@ -103,7 +131,7 @@ impl ClockSkew {
             }
         }
         if self.realtime != Offset::ZERO && faketime_library().is_none() {
-            return Err(Error::MissingBinary { service: "wall-clock offsets".into(), program: "libfaketime.so.1 (Debian: libfaketime)".into() });
+            return Err(Error::missing_binary("wall-clock offsets", "libfaketime.so.1 (Debian: libfaketime)"));
         }
         Ok(())
     }

@@ -47,15 +47,15 @@ pub enum Op {
 }
 
 impl Op {
-    /// Applies the operation to one service.
-    pub fn apply(self, service: &Service) -> Result<()> {
+    /// Applies the operation to one service of `node`.
+    pub fn apply(self, node: &Node, service: &Service) -> Result<()> {
         match self {
-            Op::Start => service.start(),
+            Op::Start => node.start_service(service.name()),
             Op::Stop => service.stop(),
             Op::Kill => service.kill(),
             Op::Pause => service.pause(),
             Op::Resume => service.resume(),
-            Op::Restart => service.restart(),
+            Op::Restart => node.restart_service(service.name()),
             Op::Reset => service.reset(),
         }
     }
@@ -67,8 +67,8 @@ impl Op {
             Op::Start => node.start(),
             Op::Stop => node.stop(),
             Op::Restart => node.stop().and_then(|()| node.start()),
-            Op::Kill | Op::Pause => node.services().iter().rev().try_for_each(|s| self.apply(s)),
-            Op::Resume | Op::Reset => node.services().iter().try_for_each(|s| self.apply(s)),
+            Op::Kill | Op::Pause => node.services().iter().rev().try_for_each(|s| self.apply(node, s)),
+            Op::Resume | Op::Reset => node.services().iter().try_for_each(|s| self.apply(node, s)),
         }
     }
 }
@@ -272,7 +272,7 @@ impl<'a> Server<'a> {
             Request::Status => Answer::Status(Status::of(network)),
             Request::Op { op, target } => {
                 match target_of(network, target)? {
-                    (_, Some(service)) => op.apply(service)?,
+                    (node, Some(service)) => op.apply(node, service)?,
                     (node, None) => op.apply_node(node)?,
                 }
                 Answer::Done
@@ -305,7 +305,7 @@ impl<'a> Server<'a> {
                 let report = node.configure_clock(skew.clone())?;
                 if *restart {
                     for name in &report.restart_needed {
-                        node.service(name)?.restart()?;
+                        node.restart_service(name)?;
                     }
                 }
                 Answer::Clock(report)

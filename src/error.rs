@@ -24,12 +24,14 @@ pub enum Error {
         fix: String,
     },
     /// A service's program cannot be found or run.
-    #[error("service {service}: program '{program}' not found on PATH; install it or give its full path")]
+    #[error("service {service}: program '{program}' not found; {fix}")]
     MissingBinary {
         /// The service that names the program.
         service: String,
         /// The program as written.
         program: String,
+        /// How to get it.
+        fix: String,
     },
     /// The manifest cannot be read or is invalid.
     #[error("{path}:{line}:{column}: {message}")]
@@ -121,6 +123,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// An [`Error::MissingBinary`] for a program looked up on PATH.
+    pub(crate) fn missing_binary(service: impl Into<String>, program: impl Into<String>) -> Self {
+        let fix = "install it or give its full path".to_string();
+        Error::MissingBinary { service: service.into(), program: program.into(), fix }
+    }
+
     /// An [`Error::Io`] with context.
     pub(crate) fn io(context: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
         Error::Io { context: context.into(), source: source.into() }

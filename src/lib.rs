@@ -27,6 +27,7 @@ mod fabric;
 pub mod network;
 pub mod node;
 mod process;
+pub mod profile;
 mod registry;
 pub mod service;
 pub mod shaping;

@@ -21,6 +21,8 @@
 //! after = ["db"]                  # services started (and ready) before this one
 //! stop_timeout = "5s"
 //! binds = { "/var/lib/etcd" = "{data}" }          # path in the node = source
+//! reset = ["etcdctl", "..."]      # resets the state instead of wiping {data}
+//! restart_with = ["db"]           # restarted whenever db starts while this one runs
 //! ```
 //!
 //! Network conditions, set up right after bring-up and before services start
@@ -109,8 +111,10 @@ pub fn parse(text: &str, path: &Path) -> Result<NetworkSpec> {
         spec.validate().map_err(|e| {
             let names = matches!(&e, Error::DuplicateName { .. })
                 || matches!(&e, Error::Invalid { what, .. } if what == "service name");
-            let (field, span) = match &service.after {
-                Some(after) if !names => ("after", after.span()),
+            let blames = |field: &str| e.to_string().contains(&format!("'{field}'"));
+            let (field, span) = match (&service.after, &service.restart_with) {
+                (_, Some(with)) if !names && blames("restart_with") => ("restart_with", with.span()),
+                (Some(after), _) if !names => ("after", after.span()),
                 _ => ("name", service.name.span()),
             };
             doc.error(span, format!("service[{i}].{field}: {e}"))
@@ -167,6 +171,9 @@ struct RawService {
     stop_timeout: Option<Spanned<String>>,
     #[serde(default)]
     binds: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    reset: Vec<Spanned<String>>,
+    restart_with: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +282,10 @@ impl Doc<'_> {
             let source = self.field(&at(&format!("binds.{}", quote(inside))), source, Template::parse)?;
             spec.binds.push((PathBuf::from(inside), source));
         }
+        for (j, arg) in raw.reset.iter().enumerate() {
+            spec.reset.push(self.field(&at(&format!("reset[{j}]")), arg, Template::parse)?);
+        }
+        spec.restart_with = raw.restart_with.as_ref().map(|a| a.get_ref().clone()).unwrap_or_default();
         Ok(spec)
     }
 
@@ -513,6 +524,8 @@ ready_timeout = "1.5s"
 after = ["db"]
 stop_timeout = "5s"
 binds = { "/var/lib/etcd" = "{data}" }
+reset = ["etcdctl", "del", "--prefix", ""]
+restart_with = ["db"]
 "#,
         )
         .unwrap();
@@ -541,6 +554,9 @@ binds = { "/var/lib/etcd" = "{data}" }
         assert_eq!(etcd.after, ["db"]);
         assert_eq!(etcd.stop_timeout, Duration::from_secs(5));
         assert_eq!(etcd.binds, [(PathBuf::from("/var/lib/etcd"), Template::parse("{data}").unwrap())]);
+        assert_eq!(etcd.reset.iter().map(Template::source).collect::<Vec<_>>(), ["etcdctl", "del", "--prefix", ""]);
+        assert_eq!(etcd.restart_with, ["db"]);
+        assert!(db.reset.is_empty() && db.restart_with.is_empty());
     }
 
     #[test]
@@ -595,6 +611,11 @@ binds = { "/var/lib/etcd" = "{data}" }
                 &format!("{SVC}after = [\"db\"]\n"),
                 7,
                 "service[0].after: invalid service a: 'after' names unknown service 'db'",
+            ),
+            (
+                &format!("{SVC}after = []\nrestart_with = [\"db\"]\n"),
+                8,
+                "service[0].restart_with: invalid service a: 'restart_with' names 'db'",
             ),
             (
                 &format!("{SVC}ready = {{ http = \"http://{{ip}}/\", tcp = 80 }}\n"),

@@ -119,9 +119,35 @@ impl Node {
         })
     }
 
-    /// Starts every service in dependency order, each waiting for its readiness probe.
+    /// Starts every service in dependency order, each waiting for its readiness probe (and
+    /// restarting the services bound to it, see [`Node::start_service`]).
     pub fn start(&self) -> Result<()> {
-        self.services.iter().try_for_each(Service::start)
+        self.services.iter().try_for_each(|s| self.started(s))
+    }
+
+    /// Starts the service `name` and waits until it is ready. If it was not running, the
+    /// running services that must restart with it ([`ServiceSpec::restart_with`]) restart.
+    /// A no-op if it runs.
+    ///
+    /// [`ServiceSpec::restart_with`]: crate::ServiceSpec::restart_with
+    pub fn start_service(&self, name: &str) -> Result<()> {
+        self.started(self.service(name)?)
+    }
+
+    /// Stops the service `name` if it runs, then starts it as [`Node::start_service`] does.
+    pub fn restart_service(&self, name: &str) -> Result<()> {
+        let service = self.service(name)?;
+        service.stop()?;
+        self.started(service)
+    }
+
+    fn started(&self, service: &Service) -> Result<()> {
+        if service.start_fresh()? {
+            for bound in self.services.iter().filter(|s| s.restarts_with(service.name()) && s.pid().is_some()) {
+                bound.restart()?;
+            }
+        }
+        Ok(())
     }
 
     /// Stops every service in reverse dependency order.

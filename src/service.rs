@@ -34,6 +34,10 @@ pub(crate) struct Launch {
     /// The service's directory: logs, and the data directory below it.
     pub(crate) dir: PathBuf,
     pub(crate) data: PathBuf,
+    /// The command that resets the state; empty to wipe `data`.
+    pub(crate) reset: Vec<String>,
+    /// Services whose start restarts this one.
+    pub(crate) restart_with: Vec<String>,
 }
 
 /// A rendered readiness probe.
@@ -143,6 +147,11 @@ impl Service {
         &self.launch.program
     }
 
+    /// Whether starting `other` restarts this service.
+    pub(crate) fn restarts_with(&self, other: &str) -> bool {
+        self.launch.restart_with.iter().any(|s| s == other)
+    }
+
     /// How long stop waits after SIGTERM.
     pub(crate) fn stop_timeout(&self) -> Duration {
         self.launch.stop_timeout
@@ -150,11 +159,17 @@ impl Service {
 
     /// Starts the service and waits until its readiness probe passes. A no-op if it runs.
     pub fn start(&self) -> Result<()> {
+        self.start_fresh().map(drop)
+    }
+
+    /// Like [`Service::start`], returning whether it started a process.
+    pub(crate) fn start_fresh(&self) -> Result<bool> {
         let since = Instant::now();
-        if self.spawn()? {
+        let spawned = self.spawn()?;
+        if spawned {
             self.wait_ready(since)?;
         }
-        Ok(())
+        Ok(spawned)
     }
 
     /// Stops the service: SIGTERM to its process group, then, after the grace period,
@@ -198,19 +213,56 @@ impl Service {
         self.start()
     }
 
-    /// Wipes the service's data directory. A running service is stopped first and started
-    /// again after.
+    /// Resets the service's state: runs its reset command inside the node, or wipes its data
+    /// directory if it has none. A running service is stopped first and started again after.
     pub fn reset(&self) -> Result<()> {
         let was_running = self.pid().is_some();
         self.stop()?;
-        let data = &self.launch.data;
-        std::fs::remove_dir_all(data).or_else(ignore_missing).context(|| format!("removing {}", data.display()))?;
-        make_data_dir(data)?;
+        match self.launch.reset.split_first() {
+            Some((program, args)) => self.run_reset(program, args)?,
+            None => {
+                let data = &self.launch.data;
+                std::fs::remove_dir_all(data).or_else(ignore_missing).context(|| format!("removing {}", data.display()))?;
+                make_data_dir(data)?;
+            }
+        }
         self.lock().exited = None;
         if was_running {
             self.start()?;
         }
         Ok(())
+    }
+
+    /// Runs the reset command inside the node, with the service's environment, its output
+    /// appended to the service's logs.
+    fn run_reset(&self, program: &str, args: &[String]) -> Result<()> {
+        let (mut cmd, entry) = self.command(program, args)?;
+        process::prepare(&mut cmd, entry.enter, Tie::Command);
+        let status = cmd.status().context(|| format!("running the reset command of {}/{} ({program})", self.node.name, self.name))?;
+        if !status.success() {
+            return Err(self.failure(format!("reset command `{program} {}` failed ({status})", args.join(" "))));
+        }
+        Ok(())
+    }
+
+    /// A command for `program` inside the node with the service's environment, working
+    /// directory and logs; the entry must live until it is spawned.
+    fn command(&self, program: &str, args: &[String]) -> Result<(Command, crate::node::Entry)> {
+        let l = &self.launch;
+        let (stdout, stderr) = (self.open_log(&self.stdout_log(), program)?, self.open_log(&self.stderr_log(), program)?);
+        let entry = self.node.entry()?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .envs(entry.env.iter().map(|(k, v)| (k, v)))
+            .envs(l.env.iter().map(|(k, v)| (k, v)))
+            .env(process::RUN_MARKER, &self.node.run_id)
+            .env("NETDRIVER_NODE", &self.node.name)
+            .env(SERVICE_MARKER, &self.name)
+            .current_dir(&l.workdir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        Ok((cmd, entry))
     }
 
     /// Spawns the process unless it runs. Returns whether it spawned one.
@@ -222,19 +274,7 @@ impl Service {
             }
         }
         let l = &self.launch;
-        let (stdout, stderr) = (self.open_log(&self.stdout_log())?, self.open_log(&self.stderr_log())?);
-        let entry = self.node.entry()?;
-        let mut cmd = Command::new(&l.program);
-        cmd.args(&l.args)
-            .envs(entry.env.iter().map(|(k, v)| (k, v)))
-            .envs(l.env.iter().map(|(k, v)| (k, v)))
-            .env(process::RUN_MARKER, &self.node.run_id)
-            .env("NETDRIVER_NODE", &self.node.name)
-            .env(SERVICE_MARKER, &self.name)
-            .current_dir(&l.workdir)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
+        let (mut cmd, entry) = self.command(&l.program, &l.args)?;
         process::prepare(&mut cmd, entry.enter, Tie::Service);
         let child = process::on_spawner(move || {
             let spawned = cmd.spawn();
@@ -243,7 +283,7 @@ impl Service {
         })
         .map_err(|e| {
             if process::find_program(&l.program).is_none() {
-                Error::MissingBinary { service: self.name.clone(), program: l.program.clone() }
+                Error::missing_binary(&self.name, &l.program)
             } else if !l.workdir.is_dir() {
                 Error::invalid(
                     format!("workdir of {}/{}", self.node.name, self.name),
@@ -342,10 +382,10 @@ impl Service {
         }
     }
 
-    fn open_log(&self, path: &Path) -> Result<File> {
+    fn open_log(&self, path: &Path, program: &str) -> Result<File> {
         let mut file = OpenOptions::new().create(true).append(true).open(path).context(|| format!("opening {}", path.display()))?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        let _ = writeln!(file, "--- netdriver: starting {} at unix time {now} ---", self.name);
+        let _ = writeln!(file, "--- netdriver: {}: running {program} at unix time {now} ---", self.name);
         Ok(file)
     }
 

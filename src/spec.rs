@@ -117,6 +117,13 @@ pub struct ServiceSpec {
     pub stop_timeout: Duration,
     /// Directories bound into the node's mount namespace: (path inside the node, source).
     pub binds: Vec<(PathBuf, Template)>,
+    /// The command (program and arguments) that resets the service's state, run inside the
+    /// node while the service is stopped; empty to wipe the data directory instead.
+    pub reset: Vec<Template>,
+    /// Services of the same node whose start means this one must restart: when one of them
+    /// starts while this one runs, this one is restarted after it (a client that does not
+    /// reconnect, like Tendermint to its ABCI application).
+    pub restart_with: Vec<String>,
 }
 
 impl ServiceSpec {
@@ -133,6 +140,8 @@ impl ServiceSpec {
             after: Vec::new(),
             stop_timeout: Duration::from_secs(10),
             binds: Vec::new(),
+            reset: Vec::new(),
+            restart_with: Vec::new(),
         })
     }
 
@@ -160,6 +169,18 @@ impl ServiceSpec {
     /// Makes this service start after `other` is ready (and stop before it).
     pub fn after(mut self, other: impl Into<String>) -> Self {
         self.after.push(other.into());
+        self
+    }
+
+    /// Sets the command that resets the service's state instead of wiping its data directory.
+    pub fn reset_with<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, argv: I) -> Result<Self> {
+        self.reset = argv.into_iter().map(|a| Template::parse(a.as_ref())).collect::<Result<_>>()?;
+        Ok(self)
+    }
+
+    /// Makes this service restart whenever `other` starts while this one runs.
+    pub fn restart_with(mut self, other: impl Into<String>) -> Self {
+        self.restart_with.push(other.into());
         self
     }
 }
@@ -267,6 +288,14 @@ impl NetworkSpec {
                         ))
                     }
                     Some(_) => {}
+                }
+            }
+            for other in &s.restart_with {
+                if !self.services[..i].iter().any(|o| &o.name == other) {
+                    return Err(Error::invalid(
+                        format!("service {}", s.name),
+                        format!("'restart_with' names '{other}', which must be a service defined before it"),
+                    ));
                 }
             }
         }

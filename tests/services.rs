@@ -284,3 +284,64 @@ fn stop_after_exit_reports_stopped() {
     assert_eq!(quitter.state(), ServiceState::Stopped);
     teardown(network);
 }
+
+#[test]
+fn a_reset_command_replaces_the_wipe() {
+    // The reset command runs inside the node with the service's environment, and keeps the
+    // data directory's other files (as `tendermint unsafe_reset_all` keeps the keys).
+    let keeper = shell_service("keeper", "sleep 1000")
+        .env("STATE", "{data}/state")
+        .and_then(|s| s.reset_with(["sh", "-c", "rm -f \"$STATE\"; hostname > {data}/reset-by"]))
+        .expect("keeper spec");
+    let network = up(&NetworkSpec::new("t-svc-resetcmd", 1).service(keeper));
+    let node = &network.nodes()[0];
+    let keeper = node.service("keeper").unwrap();
+    node.start().unwrap();
+    let old = keeper.pid().expect("keeper runs");
+    std::fs::write(keeper.data_dir().join("state"), "chain").unwrap();
+    std::fs::write(keeper.data_dir().join("key"), "secret").unwrap();
+
+    keeper.reset().expect("reset with a command");
+    assert!(!keeper.data_dir().join("state").exists(), "the reset command did not run");
+    assert!(keeper.data_dir().join("key").exists(), "the data directory was wiped");
+    assert_eq!(std::fs::read_to_string(keeper.data_dir().join("reset-by")).unwrap().trim(), "node0", "it ran outside the node");
+    assert_ne!(keeper.pid().expect("running again after reset"), old);
+    teardown(network);
+}
+
+#[test]
+fn a_failing_reset_command_is_reported() {
+    let keeper = shell_service("keeper", "sleep 1000").reset_with(["sh", "-c", "echo cannot reset >&2; exit 3"]).unwrap();
+    let network = up(&NetworkSpec::new("t-svc-resetfail", 1).service(keeper));
+    let err = network.nodes()[0].service("keeper").unwrap().reset().unwrap_err().to_string();
+    assert!(err.contains("reset command") && err.contains("cannot reset"), "{err}");
+    teardown(network);
+}
+
+#[test]
+fn restart_with_restarts_the_bound_service() {
+    let app = shell_service("app", "sleep 1000");
+    let client = shell_service("client", "sleep 1000").after("app").restart_with("app");
+    let network = up(&NetworkSpec::new("t-svc-bound", 1).service(app).service(client));
+    let node = &network.nodes()[0];
+    node.start().unwrap();
+    let (app, client) = (node.service("app").unwrap(), node.service("client").unwrap());
+    let first = client.pid().expect("client runs");
+
+    node.start_service("app").expect("starting a running app");
+    assert_eq!(client.pid(), Some(first), "starting a running app restarted the client");
+
+    app.kill().unwrap();
+    assert_eq!(client.pid(), Some(first), "the client stays up while the app is down");
+    node.start_service("app").expect("starting the app again");
+    let second = client.pid().expect("the client runs after the app's start");
+    assert_ne!(second, first, "the client was not restarted with the app");
+
+    node.restart_service("app").unwrap();
+    assert_ne!(client.pid().expect("client runs"), second, "restarting the app did not restart the client");
+
+    client.stop().unwrap();
+    node.restart_service("app").unwrap();
+    assert_eq!(client.state(), ServiceState::Stopped, "a stopped client must stay stopped");
+    teardown(network);
+}

@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
 use netdriver::control::Server;
-use netdriver::{manifest, Network, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use netdriver::profile::{self, Cluster, Profile};
+use netdriver::{Network, Result};
 
 use super::remote::exit_code;
 use super::UpArgs;
@@ -63,16 +67,26 @@ pub(super) fn run(args: &UpArgs, command: &[String]) -> Result<ExitCode> {
     code
 }
 
-fn bring_up(args: &UpArgs) -> Result<Network> {
-    let mut spec = manifest::load(&args.file)?;
-    if let Some(n) = args.nodes {
-        spec.nodes = (0..n).map(|i| format!("node{i}")).collect();
-    }
+fn bring_up(args: &UpArgs) -> Result<Cluster> {
+    let (profile, spec): (Arc<dyn Profile>, _) = match (&args.file, &args.profile) {
+        (Some(file), _) => {
+            let manifest = profile::Manifest::load(file)?;
+            let spec = manifest.spec("", args.nodes.unwrap_or(manifest.nodes()))?;
+            (Arc::new(manifest), spec)
+        }
+        (None, Some(name)) => {
+            let binaries = args.binaries.iter().map(|b| parse_binary(b)).collect::<Result<Vec<_>>>()?;
+            let profile = profile::by_name(name, &binaries)?;
+            let spec = profile.spec(name, args.nodes.unwrap_or(4))?;
+            (profile, spec)
+        }
+        (None, None) => unreachable!("clap requires --file or --profile"),
+    };
     let total = spec.nodes.len();
     let started = Instant::now();
     let mut shown = Instant::now();
     let tty = std::io::stderr().is_terminal();
-    let network = Network::up_with_progress(&spec, |p| {
+    let network = Cluster::up_with_progress(profile, &spec, |p| {
         let done = p.done == p.total;
         if total >= 50 && (done || (tty && shown.elapsed() > Duration::from_millis(250))) {
             shown = Instant::now();
@@ -87,6 +101,14 @@ fn bring_up(args: &UpArgs) -> Result<Network> {
         network.start()?;
     }
     Ok(network)
+}
+
+/// `PROGRAM=PATH` of `--binary`.
+fn parse_binary(arg: &str) -> Result<(String, PathBuf)> {
+    match arg.split_once('=') {
+        Some((program, path)) if !program.is_empty() && !path.is_empty() => Ok((program.to_string(), PathBuf::from(path))),
+        _ => Err(netdriver::Error::Invalid { what: "--binary".into(), message: format!("'{arg}': use PROGRAM=PATH, e.g. tendermint=/usr/local/bin/tendermint") }),
+    }
 }
 
 /// Serves the control socket while `body` runs.

@@ -124,11 +124,17 @@ enum Cmd {
 #[derive(Debug, clap::Args)]
 struct UpArgs {
     /// The manifest (TOML).
-    #[arg(short = 'f', long = "file")]
-    file: PathBuf,
-    /// Override the manifest's node count.
+    #[arg(short = 'f', long = "file", required_unless_present = "profile", conflicts_with = "profile")]
+    file: Option<PathBuf>,
+    /// A ready-made network instead of a manifest: bigchaindb or kvstore.
+    #[arg(long)]
+    profile: Option<String>,
+    /// The node count (default: the manifest's, or 4 with a profile).
     #[arg(long)]
     nodes: Option<usize>,
+    /// With --profile: where a program is, e.g. tendermint=/opt/tm/tendermint (repeatable).
+    #[arg(long = "binary", value_name = "PROGRAM=PATH", requires = "profile")]
+    binaries: Vec<String>,
 }
 
 /// `netdriver qos`: what to shape and how.

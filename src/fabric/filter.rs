@@ -40,7 +40,7 @@ pub(crate) fn apply(lab: BorrowedFd<'_>, cut: &[(Ipv4Addr, Ipv4Addr)]) -> Result
         });
     }
     let mut child = cmd.spawn().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::MissingBinary { service: "partitions".into(), program: "nft".into() },
+        std::io::ErrorKind::NotFound => Error::missing_binary("partitions", "nft"),
         _ => Error::io("running nft in the lab namespace", e),
     })?;
     child.stdin.take().expect("piped").write_all(script.as_bytes()).context(|| "writing the nft script")?;

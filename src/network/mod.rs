@@ -87,7 +87,7 @@ impl Network {
         for s in &spec.services {
             let program = s.command.render(&base);
             if process::find_program(&program).is_none() {
-                return Err(Error::MissingBinary { service: s.name.clone(), program });
+                return Err(Error::missing_binary(&s.name, program));
             }
         }
         mkdir(&run_dir)?;
@@ -170,6 +170,8 @@ impl Network {
                 }),
                 ready_timeout: s.ready_timeout,
                 stop_timeout: s.stop_timeout,
+                reset: s.reset.iter().map(|a| a.render(&v)).collect(),
+                restart_with: s.restart_with.clone(),
                 dir: sdir,
                 data,
             });

@@ -19,6 +19,11 @@ const PACKET_BYTES: u128 = 1500;
 /// The largest jitter, in nanoseconds: the kernel caps it there (`INT_MAX`, for its tables).
 const MAX_JITTER_NS: u128 = i32::MAX as u128;
 
+/// A whole number of packets for `key`.
+fn count(key: &str, value: &str) -> Result<u32> {
+    value.parse().map_err(|_| Error::invalid(format!("qos {key}"), format!("'{value}' is not a whole number of packets")))
+}
+
 /// The shape of the random part of the delay (netem's delay distribution).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Distribution {
@@ -139,6 +144,63 @@ pub struct Qos {
 }
 
 impl Qos {
+    /// The keys [`Qos::from_settings`] takes: the manifest's `[[qos]]` fields.
+    pub const SETTINGS: [&'static str; 15] = [
+        "delay",
+        "jitter",
+        "correlation",
+        "distribution",
+        "loss",
+        "loss_correlation",
+        "duplicate",
+        "duplicate_correlation",
+        "corrupt",
+        "corrupt_correlation",
+        "reorder",
+        "reorder_correlation",
+        "gap",
+        "rate",
+        "limit",
+    ];
+
+    /// A validated `Qos` from `key = value` text pairs, keys as in [`Qos::SETTINGS`] (`delay =
+    /// "50ms"`, `loss = "1%"`, `rate = "10mbit"`); the error names the key.
+    pub fn from_settings<'a>(settings: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Qos> {
+        let mut qos = Qos::default();
+        let mut loss = (None, Percent::ZERO);
+        for (key, value) in settings {
+            let bad = |e: Error| Error::invalid(format!("qos {key}"), e.to_string());
+            let percent = || value.parse::<Percent>().map_err(bad);
+            match key {
+                "delay" => qos.delay = crate::units::parse_duration(value).map_err(bad)?,
+                "jitter" => qos.jitter = crate::units::parse_duration(value).map_err(bad)?,
+                "correlation" => qos.delay_correlation = percent()?,
+                "distribution" => qos.distribution = value.parse().map_err(bad)?,
+                "loss" => loss.0 = Some(percent()?),
+                "loss_correlation" => loss.1 = percent()?,
+                "duplicate" => qos.duplicate.percent = percent()?,
+                "duplicate_correlation" => qos.duplicate.correlation = percent()?,
+                "corrupt" => qos.corrupt.percent = percent()?,
+                "corrupt_correlation" => qos.corrupt.correlation = percent()?,
+                "reorder" => qos.reorder.percent = percent()?,
+                "reorder_correlation" => qos.reorder.correlation = percent()?,
+                "gap" => qos.reorder.gap = count(key, value)?,
+                "rate" => qos.rate = Some(value.parse().map_err(bad)?),
+                "limit" => qos.limit = Some(count(key, value)?),
+                other => {
+                    return Err(Error::invalid("qos", format!("unknown setting '{other}'; known: {}", Qos::SETTINGS.join(", "))))
+                }
+            }
+        }
+        qos.loss = match loss {
+            (Some(percent), correlation) => Loss::Random { percent, correlation },
+            (None, correlation) if correlation == Percent::ZERO => Loss::None,
+            (None, _) => return Err(Error::invalid("qos loss_correlation", "needs a loss")),
+        };
+        qos.validate()?;
+        Ok(qos)
+    }
+
     /// Whether it leaves packets alone: every field is at its default.
     pub fn is_clear(&self) -> bool {
         *self == Qos::default()

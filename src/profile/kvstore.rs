@@ -1,0 +1,53 @@
+//! The `kvstore` profile: a Tendermint (or CometBFT) network running its built-in key-value
+//! application, the lightest real consensus network there is.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::config::ConfigFile;
+use super::tendermint::Tendermint;
+use super::Profile;
+use crate::error::{Error, Result};
+use crate::network::Network;
+use crate::node::Node;
+use crate::spec::NetworkSpec;
+use crate::template::Template;
+
+/// Tendermint nodes with the built-in `kvstore` application; the node URL is the RPC root
+/// (`broadcast_tx_commit?tx="k=v"`, `abci_query?data="k"`).
+#[derive(Debug, Clone)]
+pub struct Kvstore {
+    tendermint: Tendermint,
+}
+
+impl Kvstore {
+    /// Finds `tendermint` (or `cometbft`) at `given`, on PATH or in the stack directory.
+    pub fn locate(given: Option<&Path>) -> Result<Kvstore> {
+        let binary = super::locate("tendermint", "tendermint", given).or_else(|e| super::locate("tendermint", "cometbft", None).map_err(|_| e))?;
+        Ok(Kvstore { tendermint: Tendermint::new(binary)? })
+    }
+}
+
+impl Profile for Kvstore {
+    fn name(&self) -> &'static str {
+        "kvstore"
+    }
+
+    fn spec(&self, name: &str, nodes: usize) -> Result<NetworkSpec> {
+        let mut spec = NetworkSpec::new(name, nodes).service(self.tendermint.service("tendermint")?);
+        spec.url = Some(Template::parse("http://{ip}:26657/")?);
+        Ok(spec)
+    }
+
+    fn prepare(&self, network: &Network) -> Result<()> {
+        self.tendermint.prepare_testnet(network, "tendermint", &json!({"proxy_app": "kvstore", "consensus": {"create_empty_blocks": false}}))
+    }
+
+    fn config_file(&self, node: &Node, service: &str) -> Result<ConfigFile> {
+        match service {
+            "tendermint" => Ok(Tendermint::config_file(node.service(service)?.data_dir())),
+            other => Err(Error::invalid("service", format!("{other} has no configuration file; tendermint has"))),
+        }
+    }
+}

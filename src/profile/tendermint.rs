@@ -1,0 +1,166 @@
+//! Tendermint and CometBFT networks: the node service, and a testnet made of one genesis that
+//! lists every node as a validator, with every other node as a persistent peer.
+//!
+//! Works with any Tendermint-style binary that has `init`, `show_node_id` (or
+//! `show-node-id`), `unsafe_reset_all` (or `unsafe-reset-all`) and `node`: Tendermint 0.31 to
+//! 0.34 and CometBFT. The application is an ABCI server (`tcp://127.0.0.1:26658`) or a
+//! built-in one like `kvstore`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::config::{write_file, ConfigFile, Format};
+use crate::error::{Context, Error, Result};
+use crate::network::Network;
+use crate::spec::{Probe, ServiceSpec};
+
+/// Peer-to-peer port.
+pub const P2P_PORT: u16 = 26656;
+/// RPC port; `GET /status` tells readiness.
+pub const RPC_PORT: u16 = 26657;
+
+/// A Tendermint-style binary.
+#[derive(Debug, Clone)]
+pub struct Tendermint {
+    binary: PathBuf,
+    /// Whether subcommands are spelled with `_` (before Tendermint 0.35) or `-`.
+    underscores: bool,
+}
+
+impl Tendermint {
+    /// The binary at `binary`, asking it for its version to learn its command spelling.
+    pub fn new(binary: PathBuf) -> Result<Tendermint> {
+        let out = Command::new(&binary).arg("version").output().context(|| format!("running {} version", binary.display()))?;
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || version.is_empty() {
+            return Err(Error::invalid(binary.display().to_string(), "`version` printed nothing: not a Tendermint binary"));
+        }
+        Ok(Tendermint { underscores: spelled_with_underscores(&version), binary })
+    }
+
+    /// The binary's path.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    fn subcommand(&self, name: &str) -> String {
+        if self.underscores {
+            name.replace('-', "_")
+        } else {
+            name.to_string()
+        }
+    }
+
+    /// The node service `name`: home in its data directory, ready when `/status` answers,
+    /// reset with `unsafe-reset-all` (which keeps keys and configuration).
+    pub fn service(&self, name: &str) -> Result<ServiceSpec> {
+        let binary = self.binary.to_string_lossy();
+        Ok(ServiceSpec::new(name, &binary)?
+            .args(["node", "--home", "{data}"])?
+            .reset_with([&*binary, &self.subcommand("unsafe-reset-all"), "--home", "{data}"])?
+            .ready(Probe::Http(crate::template::Template::parse(&format!("http://{{ip}}:{RPC_PORT}/status"))?), Duration::from_secs(60)))
+    }
+
+    /// Writes a testnet into the data directories of `service` on every node of `network`:
+    /// keys, one genesis listing every node as a validator of power 10, and a configuration
+    /// with every other node as a persistent peer, `settings` merged last.
+    pub fn prepare_testnet(&self, network: &Network, service: &str, settings: &Value) -> Result<()> {
+        let homes: Vec<PathBuf> =
+            network.nodes().iter().map(|n| n.service(service).map(|s| s.data_dir().to_path_buf())).collect::<Result<_>>()?;
+        // `init` and `show-node-id` start a Go runtime each: run them a few nodes at a time.
+        let ids: Vec<String> = std::thread::scope(|scope| {
+            let workers: Vec<_> = homes
+                .chunks(homes.len().div_ceil(8))
+                .map(|chunk| scope.spawn(move || chunk.iter().map(|home| self.init(home)).collect::<Result<Vec<_>>>()))
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err(Error::State("tendermint init panicked".into())))).collect::<Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .flatten()
+        .collect();
+
+        let mut genesis = read_json(&homes[0].join("config/genesis.json"))?;
+        let mut validators = Vec::new();
+        for (node, home) in network.nodes().iter().zip(&homes) {
+            let key = read_json(&home.join("config/priv_validator_key.json"))?;
+            validators.push(json!({"address": key["address"], "pub_key": key["pub_key"], "power": "10", "name": node.name()}));
+        }
+        genesis["validators"] = Value::Array(validators);
+        let genesis = serde_json::to_string_pretty(&genesis).map_err(|e| Error::invalid("genesis", e.to_string()))?;
+
+        for (i, (node, home)) in network.nodes().iter().zip(&homes).enumerate() {
+            write_file(&home.join("config/genesis.json"), &genesis)?;
+            let peers: Vec<String> = network
+                .nodes()
+                .iter()
+                .zip(&ids)
+                .filter(|(other, _)| other.index() != i)
+                .map(|(other, id)| format!("{id}@{}:{P2P_PORT}", other.ip()))
+                .collect();
+            let config = ConfigFile::new(home.join("config/config.toml"), Format::Toml);
+            config.update(&json!({
+                "moniker": node.name(),
+                "rpc": {"laddr": format!("tcp://0.0.0.0:{RPC_PORT}")},
+                "p2p": {
+                    "laddr": format!("tcp://0.0.0.0:{P2P_PORT}"),
+                    "persistent_peers": peers.join(","),
+                    "addr_book_strict": false,
+                    "pex": false,
+                    "allow_duplicate_ip": true,
+                },
+            }))?;
+            config.update(settings)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `init` in `home` and returns the node's id.
+    fn init(&self, home: &Path) -> Result<String> {
+        let home_arg = home.as_os_str();
+        self.run(Command::new(&self.binary).arg("init").arg("--home").arg(home_arg))?;
+        let id = self.run(Command::new(&self.binary).arg(self.subcommand("show-node-id")).arg("--home").arg(home_arg))?;
+        Ok(id.trim().to_string())
+    }
+
+    fn run(&self, cmd: &mut Command) -> Result<String> {
+        let out = cmd.output().context(|| format!("running {cmd:?}"))?;
+        if !out.status.success() {
+            return Err(Error::State(format!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim())));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The `config.toml` of the node whose home is `home`.
+    pub fn config_file(home: &Path) -> ConfigFile {
+        ConfigFile::new(home.join("config/config.toml"), Format::Toml)
+    }
+}
+
+/// Tendermint before 0.35 spells subcommands with `_`; later ones and CometBFT with `-`.
+fn spelled_with_underscores(version: &str) -> bool {
+    let digits = version.trim_start_matches('v');
+    let mut parts = digits.split(['.', '-', '+']).map(|p| p.parse::<u32>().ok());
+    matches!((parts.next().flatten(), parts.next().flatten()), (Some(0), Some(minor)) if minor < 35)
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spelled_with_underscores;
+
+    #[test]
+    fn command_spelling_by_version() {
+        assert!(spelled_with_underscores("0.31.5"));
+        assert!(spelled_with_underscores("0.34.24"));
+        assert!(!spelled_with_underscores("0.37.4"));
+        assert!(!spelled_with_underscores("v0.38.12"));
+        assert!(!spelled_with_underscores("1.0.0"));
+    }
+}
