@@ -62,6 +62,14 @@ impl NetCtx {
             response.is_ok_and(|r| r.status().is_success())
         })
     }
+
+    /// The body of a GET of `url` if it answers with a 2xx status within a second.
+    pub(crate) fn http_text(&self, url: &str) -> Option<String> {
+        crate::fabric::block_on(&self.rt, async {
+            let response = self.http.get(url).timeout(Duration::from_secs(1)).send().await.ok()?;
+            response.error_for_status().ok()?.text().await.ok()
+        })
+    }
 }
 
 /// One node of a network.
@@ -210,6 +218,11 @@ impl Node {
         let mut argv = argv.into_iter();
         let program = argv.next().ok_or_else(|| Error::invalid("command", "empty command line"))?;
         self.output(Command::new(program).args(argv))
+    }
+
+    /// The body of a GET of `url` from the host, if it answers with a 2xx status in a second.
+    pub(crate) fn http_text(&self, url: &str) -> Option<String> {
+        self.ctx.net.http_text(url)
     }
 
     /// What a process needs to enter the node.

@@ -105,6 +105,10 @@ impl Profile for BigchainDb {
         Ok(())
     }
 
+    fn settle(&self, network: &Network) -> Result<()> {
+        self.tendermint.wait_for_first_block(network, std::time::Duration::from_secs(60))
+    }
+
     fn config_file(&self, node: &Node, service: &str) -> Result<ConfigFile> {
         match service {
             TENDERMINT => Ok(Tendermint::config_file(node.service(TENDERMINT)?.data_dir())),

@@ -44,6 +44,10 @@ impl Profile for Kvstore {
         self.tendermint.prepare_testnet(network, "tendermint", &json!({"proxy_app": "kvstore", "consensus": {"create_empty_blocks": false}}))
     }
 
+    fn settle(&self, network: &Network) -> Result<()> {
+        self.tendermint.wait_for_first_block(network, std::time::Duration::from_secs(60))
+    }
+
     fn config_file(&self, node: &Node, service: &str) -> Result<ConfigFile> {
         match service {
             "tendermint" => Ok(Tendermint::config_file(node.service(service)?.data_dir())),

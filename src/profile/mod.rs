@@ -46,6 +46,10 @@ pub trait Profile: Debug + Send + Sync {
     /// Writes what the services need before their first start.
     fn prepare(&self, network: &Network) -> Result<()>;
 
+    /// Waits, after the first start of every service, until the network is usable (for a
+    /// chain: its first block is committed).
+    fn settle(&self, network: &Network) -> Result<()>;
+
     /// The configuration file of `service` on `node`.
     fn config_file(&self, node: &Node, service: &str) -> Result<ConfigFile>;
 }
@@ -78,7 +82,7 @@ impl Cluster {
     pub fn start(profile: Arc<dyn Profile>, name: &str, nodes: usize) -> Result<Cluster> {
         let spec = profile.spec(name, nodes)?;
         let cluster = Cluster::up(profile, &spec)?;
-        cluster.network.start()?;
+        cluster.start_all()?;
         Ok(cluster)
     }
 
@@ -93,6 +97,13 @@ impl Cluster {
         let network = Network::up_with_progress(spec, progress)?;
         profile.prepare(&network)?;
         Ok(Cluster { network, profile })
+    }
+
+    /// Starts every service of every node ([`Network::start`]) and waits until the network
+    /// is usable ([`Profile::settle`]).
+    pub fn start_all(&self) -> Result<()> {
+        self.network.start()?;
+        self.profile.settle(&self.network)
     }
 
     /// The profile.
@@ -183,6 +194,10 @@ impl Profile for Manifest {
     }
 
     fn prepare(&self, _: &Network) -> Result<()> {
+        Ok(())
+    }
+
+    fn settle(&self, _: &Network) -> Result<()> {
         Ok(())
     }
 

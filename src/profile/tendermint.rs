@@ -117,6 +117,33 @@ impl Tendermint {
         Ok(())
     }
 
+    /// Waits until every node has committed the first block: a chain stopped before it cannot
+    /// always start again (BigchainDB, for one, refuses a second InitChain).
+    pub fn wait_for_first_block(&self, network: &Network, timeout: Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        for node in network.nodes() {
+            let url = format!("http://{}:{RPC_PORT}/status", node.ip());
+            loop {
+                let height = node.http_text(&url).and_then(|text| {
+                    let status: Value = serde_json::from_str(&text).ok()?;
+                    status["result"]["sync_info"]["latest_block_height"].as_str()?.parse::<u64>().ok()
+                });
+                if height.is_some_and(|h| h >= 1) {
+                    break;
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(Error::State(format!(
+                        "{} committed no block within {timeout:?} (latest height {height:?}); see its tendermint logs in {}",
+                        node.name(),
+                        node.dir().display()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `init` in `home` and returns the node's id.
     fn init(&self, home: &Path) -> Result<String> {
         let home_arg = home.as_os_str();

@@ -1,0 +1,117 @@
+//! Profiles with real programs: a Tendermint kvstore network (Tendermint from
+//! `scripts/install-stack`) that commits, catches a stopped node up, resets a node, and takes
+//! configuration; and the errors of a profile whose programs are missing.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{assert_no_leftovers, exec, wait_until};
+use netdriver::profile::{self, Cluster, Kvstore, Profile};
+use netdriver::{Error, Node};
+use serde_json::json;
+
+/// Waits this long for a value to reach a node.
+const CATCH_UP: Duration = Duration::from_secs(30);
+
+fn kvstore() -> Arc<dyn Profile> {
+    Arc::new(Kvstore::locate(None).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// An RPC call to the node's Tendermint, from inside the node.
+fn rpc(node: &Node, path: &str) -> Option<serde_json::Value> {
+    let url = format!("{}{path}", node.url().expect("kvstore nodes have a URL"));
+    let out = exec(node, &["curl", "-s", "--max-time", "10", &url]);
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// Commits `key=value` through `node`.
+fn put(node: &Node, key: &str, value: &str) {
+    let answer = rpc(node, &format!("broadcast_tx_commit?tx=%22{key}={value}%22")).expect("an RPC answer");
+    assert_eq!(answer["result"]["deliver_tx"]["code"].as_u64().unwrap_or(0), 0, "{answer}");
+    assert!(answer["result"]["height"].as_str().is_some_and(|h| h != "0"), "not committed: {answer}");
+}
+
+/// The value of `key` on `node` (the kvstore answers in base64).
+fn get(node: &Node, key: &str) -> Option<String> {
+    let answer = rpc(node, &format!("abci_query?data=%22{key}%22"))?;
+    answer["result"]["response"]["value"].as_str().map(str::to_string)
+}
+
+#[test]
+fn a_kvstore_network_commits_and_catches_up() {
+    let cluster = Cluster::start(kvstore(), "t-kvstore", 4).unwrap_or_else(|e| panic!("{e}"));
+    let id = cluster.id().to_string();
+    let nodes = cluster.nodes();
+    put(&nodes[0], "a", "1");
+    for node in nodes {
+        wait_until(&format!("{} has a", node.name()), CATCH_UP, || get(node, "a").as_deref() == Some("MQ=="));
+    }
+
+    // Three of four validators keep committing; the fourth catches up when it is back.
+    nodes[0].stop().unwrap();
+    put(&nodes[1], "b", "2");
+    nodes[0].start().unwrap();
+    wait_until("node0 catches up", CATCH_UP, || get(&nodes[0], "b").as_deref() == Some("Mg=="));
+
+    // A reset keeps keys and configuration: the node replays the chain from its peers.
+    let tendermint = nodes[3].service("tendermint").unwrap();
+    tendermint.reset().unwrap();
+    assert!(tendermint.data_dir().join("config/priv_validator_key.json").is_file(), "reset removed the keys");
+    wait_until("node3 replays the chain", CATCH_UP, || get(&nodes[3], "b").as_deref() == Some("Mg=="));
+
+    // Configuration merges into config.toml and applies at the next start.
+    cluster.configure("node2", "tendermint", &json!({"moniker": "renamed", "consensus.timeout_commit": "500ms"})).unwrap();
+    nodes[2].restart_service("tendermint").unwrap();
+    let status = rpc(&nodes[2], "status").expect("status");
+    assert_eq!(status["result"]["node_info"]["moniker"], "renamed");
+    let config = std::fs::read_to_string(nodes[2].service("tendermint").unwrap().data_dir().join("config/config.toml")).unwrap();
+    assert!(config.contains("timeout_commit = \"500ms\""), "{config}");
+    let err = cluster.configure("node2", "tendermint", &json!({"moniker.x": 1})).unwrap_err().to_string();
+    assert!(err.contains("not a table"), "{err}");
+
+    cluster.down().unwrap();
+    assert_no_leftovers(&id);
+}
+
+#[test]
+fn the_genesis_lists_every_validator() {
+    let profile = kvstore();
+    let spec = profile.spec("t-kvgenesis", 3).unwrap();
+    let cluster = Cluster::up(profile, &spec).unwrap();
+    let read = |node: &Node, file: &str| {
+        let path = node.service("tendermint").unwrap().data_dir().join("config").join(file);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let genesis = read(&cluster.nodes()[0], "genesis.json");
+    let parsed: serde_json::Value = serde_json::from_str(&genesis).unwrap();
+    let names: Vec<&str> = parsed["validators"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["node0", "node1", "node2"]);
+    for node in cluster.nodes() {
+        assert_eq!(read(node, "genesis.json"), genesis, "{} has another genesis", node.name());
+        let config = read(node, "config.toml");
+        let peers = config.lines().find(|l| l.starts_with("persistent_peers")).expect("persistent_peers");
+        assert_eq!(peers.matches("@").count(), 2, "{peers}");
+        assert!(!peers.contains(&node.ip().to_string()), "{} lists itself: {peers}", node.name());
+        assert!(config.contains("addr_book_strict = false"), "{config}");
+    }
+    cluster.down().unwrap();
+}
+
+#[test]
+fn missing_programs_and_unknown_profiles_are_named() {
+    let err = Kvstore::locate(Some(Path::new("/nonexistent/tendermint"))).unwrap_err();
+    assert!(matches!(err, Error::MissingBinary { .. }), "{err}");
+    assert!(err.to_string().contains("/nonexistent/tendermint"), "{err}");
+
+    let err = profile::by_name("cassandra", &[]).unwrap_err().to_string();
+    assert!(err.contains("unknown profile 'cassandra'") && err.contains("bigchaindb, kvstore"), "{err}");
+    let err = profile::by_name("kvstore", &[("tendermnt".into(), "/x".into())]).unwrap_err().to_string();
+    assert!(err.contains("unknown program 'tendermnt'"), "{err}");
+
+    // With NETDRIVER_STACK pointing nowhere and nothing on PATH, the fix names the script.
+    let err = profile::by_name("bigchaindb", &[("bigchaindb".into(), "/nonexistent/bigchaindb".into())]).unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/bigchaindb") || err.contains("mongod or ferretdb"), "{err}");
+}
