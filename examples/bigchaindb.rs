@@ -21,7 +21,7 @@ from bigchaindb.common.crypto import generate_key_pair
 from bigchaindb.common.transaction import Transaction
 alice = generate_key_pair()
 tx = Transaction.create([alice.public_key], [([alice.public_key], 1)],
-                        asset={'data': {'message': 'Hello BigchainDB from Rust'}})
+                        asset={'message': 'Hello BigchainDB from Rust'})
 print(json.dumps(tx.sign([alice.private_key]).to_dict()))
 ";
 

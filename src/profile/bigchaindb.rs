@@ -7,8 +7,10 @@
 //!
 //! BigchainDB runs through a small launcher (`bigchaindb_launcher.py`): `bigchaindb start`,
 //! whose schema setup skips the two text indexes where the database refuses them (FerretDB
-//! has none). With FerretDB, text search (`GET /api/v1/assets?search=`) fails; everything
-//! else works.
+//! has none), and which, on FerretDB, runs the two queries that use `$elemMatch` with `$and`
+//! (what spends an output, needed by TRANSFER) in a form FerretDB implements. With FerretDB,
+//! text search (`GET /api/v1/assets?search=`, `/metadata?search=`) fails; everything else
+//! works.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -79,6 +81,7 @@ impl Profile for BigchainDb {
             .args(["{dir}/bigchaindb/launcher.py"])?
             .env("BIGCHAINDB_CONFIG_PATH", "{dir}/bigchaindb/config.json")?
             .env("HOME", "{data}")?
+            .env("NETDRIVER_DATABASE", self.database.kind())?
             .ready(Probe::Http(Template::parse(&format!("http://{{ip}}:{API_PORT}/"))?), Duration::from_secs(90))
             .after(DB);
         let tendermint = self.tendermint.service(TENDERMINT)?.after(BIGCHAINDB).restart_with(BIGCHAINDB);

@@ -40,9 +40,12 @@ impl Database {
         })
     }
 
-    /// Whether the server builds text indexes.
-    pub fn has_text_indexes(&self) -> bool {
-        matches!(self, Database::Mongod(_))
+    /// `mongod` or `ferretdb`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Database::Mongod(_) => "mongod",
+            Database::FerretDb(_) => "ferretdb",
+        }
     }
 
     /// The service `name`: data in its data directory, listening on [`PORT`], ready when the
@@ -63,6 +66,7 @@ impl Database {
                 "--state-dir={data}",
                 &format!("--listen-addr=0.0.0.0:{PORT}"),
                 "--telemetry=disable",
+                "--debug-addr=-",
                 "--log-level=warn",
             ])?,
         };

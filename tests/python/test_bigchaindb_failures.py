@@ -1,0 +1,79 @@
+"""The failure scenarios of BigchainDB's integration-testing design, on four real nodes:
+one service crashing on one node while the others commit, a node reset, a 2|2 partition
+and its heal, and a node with a shifted clock."""
+import sys
+import time
+
+import pytest
+
+from chain import assert_everywhere, has_transaction, post, signed_create, wait_for_transaction
+
+
+@pytest.mark.parametrize('service', ['db', 'bigchaindb', 'tendermint'])
+def test_a_crashed_service_does_not_stop_the_others_and_recovers(network, service):
+    network.start(4)
+    crashed = network.nodes[3]
+    crashed.service(service).kill()
+
+    tx = signed_create(f'committed while {service} is down on node3')
+    response = post(network.nodes[0], tx)
+    assert response.status_code == 202, response.text
+    for node in network.nodes[:3]:
+        wait_for_transaction(node, tx.id, timeout=30)
+
+    crashed.start()
+    assert_everywhere(network, tx)
+    after = signed_create(f'committed after {service} came back')
+    assert post(crashed, after).status_code == 202
+    assert_everywhere(network, after)
+
+
+def test_a_reset_node_replays_the_chain(network):
+    network.start(4)
+    tx = signed_create('before the reset')
+    assert post(network.nodes[0], tx).status_code == 202
+    node = network.nodes[2]
+
+    node.stop()
+    node.reset_db()
+    node.reset_tendermint()
+    node.start()
+
+    assert_everywhere(network, tx)
+
+
+def test_a_two_two_partition_stops_commits_until_healed(network):
+    network.start(4)
+    network.partition([0, 1], [2, 3])
+
+    tx = signed_create('posted during the partition')
+    response = post(network.nodes[0], tx, mode='sync')
+    assert response.status_code == 202, response.text
+    time.sleep(5)
+    assert not any(has_transaction(node, tx.id) for node in network.nodes), 'a 2|2 split committed'
+
+    network.heal()
+    assert_everywhere(network, tx)
+    after = signed_create('posted after the heal')
+    assert post(network.nodes[3], after).status_code == 202
+    assert_everywhere(network, after)
+
+
+def test_a_node_with_a_shifted_clock_keeps_up(network):
+    network.start(4)
+    node = network.nodes[1]
+
+    report = node.configure_clock('+1h', restart=True)
+    # BigchainDB (Python) sees the shifted wall clock; Go programs cannot through libfaketime.
+    unchanged = dict(report['wall_clock_unchanged'])
+    assert 'tendermint' in unchanged, report
+
+    host = int(time.time())
+    shifted = int(node.exec('date', '+%s').stdout)
+    assert 3590 <= shifted - host <= 3610, f'{node.name} reads {shifted}, the host {host}'
+    python_time = node.exec(sys.executable, '-c', 'import time; print(int(time.time()))')
+    assert 3590 <= int(python_time.stdout) - host <= 3610
+
+    tx = signed_create('posted to a node an hour ahead')
+    assert post(node, tx).status_code == 202
+    assert_everywhere(network, tx)
