@@ -42,7 +42,7 @@ fn get(node: &Node, key: &str) -> Option<String> {
 
 #[test]
 fn a_kvstore_network_commits_and_catches_up() {
-    let cluster = Cluster::start(kvstore(), "t-kvstore", 4).unwrap_or_else(|e| panic!("{e}"));
+    let cluster = Cluster::launch(kvstore(), "t-kvstore", 4).unwrap_or_else(|e| panic!("{e}"));
     let id = cluster.id().to_string();
     let nodes = cluster.nodes();
     put(&nodes[0], "a", "1");

@@ -98,7 +98,7 @@ fn bring_up(args: &UpArgs) -> Result<Cluster> {
     })?;
     if !spec.services.is_empty() {
         eprintln!("netdriver: starting {} service(s) on {total} node(s)...", spec.services.len());
-        network.start_all()?;
+        network.start()?;
     }
     Ok(network)
 }

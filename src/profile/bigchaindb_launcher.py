@@ -8,9 +8,16 @@ With NETDRIVER_DATABASE=ferretdb, the two queries that use `$elemMatch` with `$a
 FerretDB does not implement (finding what spends an output, needed by every TRANSFER), run as
 a query on the dotted field plus the exact per-input match here, with the same results.
 With a real mongod nothing is changed.
+
+With a shifted wall clock (libfaketime, FAKETIME set), gunicorn's worker heartbeat compares a
+file's change time, which the kernel stamps on the real clock, with time.time(), which is
+shifted: every worker would look stale and be killed over and over. The heartbeat is read on
+the shifted clock instead.
 """
 import os
 import sys
+import tempfile
+import time
 
 import pymongo.collection
 from pymongo.errors import OperationFailure
@@ -64,7 +71,23 @@ def _get_spending_transactions(conn, inputs):
     return _spending(conn, {i["transaction_id"] for i in inputs}, {i["output_index"] for i in inputs})
 
 
+def _file_clock_offset():
+    """How far time.time() is from the clock the kernel stamps files with."""
+    with tempfile.TemporaryFile() as probe:
+        return time.time() - os.fstat(probe.fileno()).st_ctime
+
+
+def _read_heartbeats_on_the_shifted_clock():
+    from gunicorn.workers import workertmp
+
+    offset = _file_clock_offset()
+    last_update = workertmp.WorkerTmp.last_update
+    workertmp.WorkerTmp.last_update = lambda self: last_update(self) + offset
+
+
 pymongo.collection.Collection.create_index = _create_index_or_skip_text
+if os.environ.get("FAKETIME"):
+    _read_heartbeats_on_the_shifted_clock()
 if os.environ.get("NETDRIVER_DATABASE") == "ferretdb":
     query.get_spent.register(LocalMongoDBConnection)(_get_spent)
     query.get_spending_transactions.register(LocalMongoDBConnection)(_get_spending_transactions)

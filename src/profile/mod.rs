@@ -7,7 +7,7 @@
 //! use netdriver::profile::{Cluster, Kvstore};
 //! use std::sync::Arc;
 //!
-//! let cluster = Cluster::start(Arc::new(Kvstore::locate(None)?), "kv", 4)?;
+//! let cluster = Cluster::launch(Arc::new(Kvstore::locate(None)?), "kv", 4)?;
 //! cluster.node("node0")?.stop()?;
 //! # Ok::<(), netdriver::Error>(())
 //! ```
@@ -78,11 +78,12 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Brings up `nodes` nodes of `profile`, prepares them and starts every service.
-    pub fn start(profile: Arc<dyn Profile>, name: &str, nodes: usize) -> Result<Cluster> {
+    /// Brings up `nodes` nodes of `profile`, prepares them and starts every service
+    /// ([`Cluster::start`]).
+    pub fn launch(profile: Arc<dyn Profile>, name: &str, nodes: usize) -> Result<Cluster> {
         let spec = profile.spec(name, nodes)?;
         let cluster = Cluster::up(profile, &spec)?;
-        cluster.start_all()?;
+        cluster.start()?;
         Ok(cluster)
     }
 
@@ -101,7 +102,7 @@ impl Cluster {
 
     /// Starts every service of every node ([`Network::start`]) and waits until the network
     /// is usable ([`Profile::settle`]).
-    pub fn start_all(&self) -> Result<()> {
+    pub fn start(&self) -> Result<()> {
         self.network.start()?;
         self.profile.settle(&self.network)
     }

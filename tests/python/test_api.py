@@ -5,9 +5,12 @@ Needs root; the kvstore tests need Tendermint (on PATH or in /opt/netdriver/bin)
 
 import datetime
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -15,12 +18,13 @@ import pytest
 
 import netdriver
 from netdriver import Network
+from netdriver.pytest_plugin import _REPORTS
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 WEB_MANIFEST = """
 [network]
-name = "web"
+name = "pyapi"
 nodes = 2
 url = "http://{{ip}}:8000/"
 
@@ -32,6 +36,28 @@ ready = {{ tcp = 8000 }}
 ready_timeout = "15s"
 stop_timeout = "2s"
 """
+
+
+@pytest.fixture(autouse=True)
+def _remove_logs_of_passing_tests(request, monkeypatch):
+    """Networks made in a test that passes leave no run directory behind (the core keeps
+    logs after teardown; the `network` fixture does the same for its own network)."""
+    made = []
+    real_init = Network.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Network, "__init__", init)
+    yield
+    for network in made:
+        network.stop()
+    reports = request.node.stash.get(_REPORTS, {})
+    if reports and all(r.passed for r in reports.values()):
+        for network in made:
+            for run_dir in network.run_dirs:
+                shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -166,6 +192,8 @@ def test_manifest_network(manifest):
         assert (result.returncode, result.stdout, result.stderr) == (3, b"out\n", b"err\n")
         with pytest.raises(subprocess.CalledProcessError):
             node0.exec("false", check=True)
+        with pytest.raises(netdriver.NetdriverIOError, match="no-such-program"):
+            node0.exec("no-such-program")
         # The host reaches the node at its URL.
         assert _opener.open(node0.url + "hello.txt", timeout=5).read() == b"hello from node0\n"
 
@@ -218,6 +246,19 @@ def test_manifest_network(manifest):
     assert not Path(network.run_dir, "node0", "web", "data").exists()
     with pytest.raises(netdriver.StateError, match="stopped"):
         node0.start()
+
+
+def test_calls_release_the_gil(manifest):
+    with Network(manifest=manifest).start(1) as network:
+        node = network.nodes[0]
+        worker = threading.Thread(target=node.exec, args=("sleep", "1"))
+        ticks = 0
+        worker.start()
+        while worker.is_alive():
+            ticks += 1
+            time.sleep(0.01)
+        worker.join()
+        assert ticks >= 50
 
 
 def test_qos_errors(manifest):
@@ -431,6 +472,8 @@ def test_plugin_logs_and_teardown(pytester_run, manifest, tmp_path):
     assert "netdriver logs (kept)" in result.stdout
     assert f"stderr: {by_name['test_fails'][1]}/node1/web/stderr.log" in result.stdout
     assert "| --- netdriver: web: running" in result.stdout
+    for name in ("test_fails", "test_raises"):
+        shutil.rmtree(by_name[name][1])
 
 
 def test_plugin_keep_logs(pytester_run, manifest, tmp_path):
@@ -445,6 +488,7 @@ def test_plugin_keep_logs(pytester_run, manifest, tmp_path):
     )
     assert result.returncode == 0, result.stdout
     assert Path(record.read_text(), "node0", "web", "stdout.log").is_file()
+    shutil.rmtree(record.read_text())
 
 
 def test_network_name():

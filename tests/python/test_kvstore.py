@@ -108,8 +108,16 @@ def test_partition_stalls_commits_and_heal_resumes_them(network):
         assert eventually(lambda: get(node, "after") == "1", timeout=30), node
 
 
-def test_xdist(tmp_path):
-    """The tests above, under pytest-xdist with two workers at once."""
+def test_xdist(network, tmp_path):
+    """The tests above under pytest-xdist, two workers at once, each with its own networks.
+    When this file already runs under xdist, this test is one more worker's network."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        network.start(2)
+        assert network.name == f"{worker}-test_xdist"
+        put(network.nodes[1], worker, "here")
+        assert eventually(lambda: get(network.nodes[0], worker) == "here", timeout=10)
+        return
     pytest.importorskip("xdist")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
     started = time.monotonic()
