@@ -134,8 +134,8 @@ impl Node {
     }
 
     /// Starts the service `name` and waits until it is ready. If it was not running, the
-    /// running services that must restart with it ([`ServiceSpec::restart_with`]) restart.
-    /// A no-op if it runs.
+    /// services that must restart with it ([`ServiceSpec::restart_with`]) restart if they run
+    /// or exited on their own (not if they were stopped). A no-op if it runs.
     ///
     /// [`ServiceSpec::restart_with`]: crate::ServiceSpec::restart_with
     pub fn start_service(&self, name: &str) -> Result<()> {
@@ -151,7 +151,10 @@ impl Node {
 
     fn started(&self, service: &Service) -> Result<()> {
         if service.start_fresh()? {
-            for bound in self.services.iter().filter(|s| s.restarts_with(service.name()) && s.pid().is_some()) {
+            // Running, or exited on its own (a client that died with its server); a service
+            // stopped on purpose stays stopped.
+            let up_or_died = |s: &Service| s.pid().is_some() || matches!(s.state(), crate::ServiceState::Exited(_));
+            for bound in self.services.iter().filter(|s| s.restarts_with(service.name()) && up_or_died(s)) {
                 bound.restart()?;
             }
         }

@@ -121,8 +121,9 @@ pub struct ServiceSpec {
     /// node while the service is stopped; empty to wipe the data directory instead.
     pub reset: Vec<Template>,
     /// Services of the same node whose start means this one must restart: when one of them
-    /// starts while this one runs, this one is restarted after it (a client that does not
-    /// reconnect, like Tendermint to its ABCI application).
+    /// starts, this one is restarted after it if it runs or exited on its own (a client that
+    /// does not reconnect, like Tendermint to its ABCI application). A service stopped on
+    /// purpose stays stopped.
     pub restart_with: Vec<String>,
 }
 

@@ -340,6 +340,13 @@ fn restart_with_restarts_the_bound_service() {
     node.restart_service("app").unwrap();
     assert_ne!(client.pid().expect("client runs"), second, "restarting the app did not restart the client");
 
+    // A client that died with its server is started again with it.
+    let third = client.pid().expect("client runs");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(third as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    wait_until("the client exits", TIMEOUT, || matches!(client.state(), ServiceState::Exited(_)));
+    node.restart_service("app").unwrap();
+    assert!(client.pid().is_some_and(|p| p != third), "a client that exited was not started again: {}", client.state());
+
     client.stop().unwrap();
     node.restart_service("app").unwrap();
     assert_eq!(client.state(), ServiceState::Stopped, "a stopped client must stay stopped");
