@@ -232,6 +232,14 @@ impl Cluster {
         }
     }
 
+    /// The id and run directory of the live network, or of the last one once stopped.
+    fn run(&self) -> Option<(String, PathBuf)> {
+        match self.up() {
+            Some(c) => Some((c.id().to_string(), c.run_dir().to_path_buf())),
+            None => self.last.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
+    }
+
     /// The live network, or StateError.
     fn network(&self) -> PyResult<Arc<profile::Cluster>> {
         match &*self.live() {
@@ -407,28 +415,14 @@ impl Cluster {
     /// The run id of the live network (or of the last one, once stopped); None before start.
     #[getter]
     fn id(&self) -> Option<String> {
-        if let Some(c) = self.up() {
-            return Some(c.id().to_string());
-        }
-        self.last
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|(id, _)| id.clone())
+        self.run().map(|(id, _)| id)
     }
 
     /// Where the logs of the live network (or of the last one, kept after teardown) are; None
     /// before the first start.
     #[getter]
     fn run_dir(&self) -> Option<PathBuf> {
-        if let Some(c) = self.up() {
-            return Some(c.run_dir().to_path_buf());
-        }
-        self.last
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|(_, dir)| dir.clone())
+        self.run().map(|(_, dir)| dir)
     }
 
     /// The subnet in CIDR form.
