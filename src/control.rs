@@ -46,7 +46,31 @@ pub enum Op {
     Reset,
 }
 
+impl std::str::FromStr for Op {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Op> {
+        let all = [Op::Start, Op::Stop, Op::Kill, Op::Pause, Op::Resume, Op::Restart, Op::Reset];
+        all.into_iter().find(|op| op.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|op| op.name()).collect();
+            Error::invalid("operation", format!("'{s}' (allowed: {})", names.join(", ")))
+        })
+    }
+}
+
 impl Op {
+    /// The operation's name, as the CLI and the control socket spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Kill => "kill",
+            Op::Pause => "pause",
+            Op::Resume => "resume",
+            Op::Restart => "restart",
+            Op::Reset => "reset",
+        }
+    }
+
     /// Applies the operation to one service of `node`.
     pub fn apply(self, node: &Node, service: &Service) -> Result<()> {
         match self {

@@ -172,13 +172,15 @@ impl Node {
     /// The child is yours to wait for; teardown kills it if it still runs.
     pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
         let _entry = self.prepare(cmd)?;
-        cmd.spawn().context(|| format!("running {:?} on {}", cmd.get_program(), self.name()))
+        let spawned = cmd.spawn();
+        spawned.map_err(|e| self.run_error(cmd, e))
     }
 
     /// Runs `cmd` inside the node to completion and collects its output.
     pub fn output(&self, cmd: &mut Command) -> Result<Output> {
         let _entry = self.prepare(cmd)?;
-        cmd.output().context(|| format!("running {:?} on {}", cmd.get_program(), self.name()))
+        let ran = cmd.output();
+        ran.map_err(|e| self.run_error(cmd, e))
     }
 
     /// Shifts the node's clocks for processes started from now on, and says which running
@@ -231,6 +233,15 @@ impl Node {
     /// What a process needs to enter the node.
     pub(crate) fn entry(&self) -> Result<Entry> {
         self.ctx.entry()
+    }
+
+    /// Why `cmd` could not run: a missing program is named as such.
+    fn run_error(&self, cmd: &Command, e: std::io::Error) -> Error {
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Error::missing_binary(format!("exec on {}", self.name()), program),
+            _ => Error::io(format!("running {program} on {}", self.name()), e),
+        }
     }
 
     /// Sets `cmd` up to run inside the node; keep the entry until it is spawned.

@@ -143,36 +143,6 @@ impl<T> IntoPy<T> for netdriver::Result<T> {
     }
 }
 
-fn op_named(op: &str) -> PyResult<Op> {
-    Ok(match op {
-        "start" => Op::Start,
-        "stop" => Op::Stop,
-        "kill" => Op::Kill,
-        "pause" => Op::Pause,
-        "resume" => Op::Resume,
-        "restart" => Op::Restart,
-        "reset" => Op::Reset,
-        other => {
-            return Err(InvalidError::new_err(format!(
-                "invalid operation: '{other}' (allowed: start, stop, kill, pause, resume, restart, reset)"
-            )))
-        }
-    })
-}
-
-fn direction_named(direction: &str) -> PyResult<Direction> {
-    Ok(match direction {
-        "send" => Direction::Send,
-        "receive" => Direction::Receive,
-        "both" => Direction::Both,
-        other => {
-            return Err(InvalidError::new_err(format!(
-                "invalid qos direction: '{other}' (allowed: send, receive, both)"
-            )))
-        }
-    })
-}
-
 /// The settings of a dict as `(key, value)` pairs in a stable order.
 fn pairs(settings: &HashMap<String, String>) -> Vec<(&str, &str)> {
     let mut pairs: Vec<(&str, &str)> = settings
@@ -513,7 +483,7 @@ impl Cluster {
         service: Option<&str>,
         op: &str,
     ) -> PyResult<()> {
-        let op = op_named(op)?;
+        let op = op.parse::<Op>().py_err()?;
         self.with(py, |c| {
             let node = c.node(node)?;
             match service {
@@ -578,7 +548,7 @@ impl Cluster {
         both_ways: bool,
     ) -> PyResult<()> {
         let qos = Qos::from_settings(pairs(&settings)).py_err()?;
-        let direction = direction_named(direction)?;
+        let direction = direction.parse::<Direction>().py_err()?;
         self.with(py, |c| match (to, both_ways) {
             (None, _) => c.configure_qos(node, direction, qos),
             (Some(to), false) => c.configure_pair_qos(node, to, qos),

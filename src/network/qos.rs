@@ -20,6 +20,18 @@ pub enum Direction {
     Both,
 }
 
+impl std::str::FromStr for Direction {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Direction> {
+        match s {
+            "send" => Ok(Direction::Send),
+            "receive" => Ok(Direction::Receive),
+            "both" => Ok(Direction::Both),
+            other => Err(crate::Error::invalid("qos direction", format!("'{other}' (allowed: send, receive, both)"))),
+        }
+    }
+}
+
 /// The shaping of a network, by node index.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Shaping {

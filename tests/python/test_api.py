@@ -192,7 +192,7 @@ def test_manifest_network(manifest):
         assert (result.returncode, result.stdout, result.stderr) == (3, b"out\n", b"err\n")
         with pytest.raises(subprocess.CalledProcessError):
             node0.exec("false", check=True)
-        with pytest.raises(netdriver.NetdriverIOError, match="no-such-program"):
+        with pytest.raises(netdriver.MissingBinaryError, match="no-such-program.*not found"):
             node0.exec("no-such-program")
         # The host reaches the node at its URL.
         assert _opener.open(node0.url + "hello.txt", timeout=5).read() == b"hello from node0\n"
