@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use netdriver::control::Op;
 use netdriver::profile::{self, Profile};
-use netdriver::{ClockSkew, Direction, Qos};
+use netdriver::{ClockSkew, Direction, Qos, Service};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -208,6 +208,13 @@ impl Cluster {
             Some(c) => Some((c.id().to_string(), c.run_dir().to_path_buf())),
             None => self.last.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         }
+    }
+
+    /// `f` of a service of the live network (a quick look, under the GIL).
+    fn with_service<T>(&self, node: &str, service: &str, f: impl FnOnce(&Service) -> T) -> PyResult<T> {
+        let cluster = self.network()?;
+        let node = cluster.node(node).py_err()?;
+        Ok(f(node.service(service).py_err()?))
     }
 
     /// The live network, or StateError.
@@ -433,44 +440,22 @@ impl Cluster {
 
     /// A service's state: running, paused, stopped, exited(N) or killed(SIG).
     fn service_state(&self, node: &str, service: &str) -> PyResult<String> {
-        let cluster = self.network()?;
-        Ok(cluster
-            .node(node)
-            .py_err()?
-            .service(service)
-            .py_err()?
-            .state()
-            .to_string())
+        self.with_service(node, service, |s| s.state().to_string())
     }
 
     /// The pid of a service's main process while it runs (or is paused), else None.
     fn service_pid(&self, node: &str, service: &str) -> PyResult<Option<u32>> {
-        let cluster = self.network()?;
-        Ok(cluster
-            .node(node)
-            .py_err()?
-            .service(service)
-            .py_err()?
-            .pid())
+        self.with_service(node, service, Service::pid)
     }
 
     /// A service's (stdout log, stderr log) paths.
     fn service_logs(&self, node: &str, service: &str) -> PyResult<(PathBuf, PathBuf)> {
-        let cluster = self.network()?;
-        let service = cluster.node(node).py_err()?.service(service).py_err()?;
-        Ok((service.stdout_log(), service.stderr_log()))
+        self.with_service(node, service, |s| (s.stdout_log(), s.stderr_log()))
     }
 
     /// A service's data directory.
     fn service_data_dir(&self, node: &str, service: &str) -> PyResult<PathBuf> {
-        let cluster = self.network()?;
-        Ok(cluster
-            .node(node)
-            .py_err()?
-            .service(service)
-            .py_err()?
-            .data_dir()
-            .to_path_buf())
+        self.with_service(node, service, |s| s.data_dir().to_path_buf())
     }
 
     /// Applies `op` (start, stop, kill, pause, resume, restart, reset) to one service of
