@@ -197,6 +197,32 @@ fn run_passes_the_network_and_the_exit_code() {
 }
 
 #[test]
+fn a_profile_comes_up_from_the_command_line() {
+    // The kvstore profile (Tendermint from scripts/install-stack): `run` starts it and waits
+    // for the first block; other invocations drive it; a stopped node comes back.
+    let json = std::env::temp_dir().join(format!("netdriver-cli-profile-{}.json", std::process::id()));
+    let script = format!(
+        "{BIN} status --json > {} && {BIN} stop node0/tendermint && {BIN} start node0 && {BIN} status",
+        json.display()
+    );
+    let out = nd(&["run", "--profile", "kvstore", "--nodes", "2", "--", "sh", "-c", &script]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    std::fs::remove_file(&json).unwrap();
+    assert_eq!(status["nodes"].as_array().map(Vec::len), Some(2), "{status}");
+    assert_eq!(stdout(&out).matches("tendermint  running").count(), 2, "{}", stdout(&out));
+    let id = stderr(&out).split("NETDRIVER_NETWORK=").nth(1).map(|r| r[..6].to_string()).unwrap();
+    wait_no_leftovers(&id);
+
+    let out = nd(&["up", "--profile", "cassandra"]);
+    assert!(stderr(&out).contains("unknown profile 'cassandra'; known: bigchaindb, kvstore"), "{}", stderr(&out));
+    let out = nd(&["up", "--profile", "kvstore", "--binary", "tendermint"]);
+    assert!(stderr(&out).contains("use PROGRAM=PATH"), "{}", stderr(&out));
+    let out = nd(&["up", "--profile", "kvstore", "--binary", "tendermint=/nonexistent/tm"]);
+    assert!(stderr(&out).contains("'/nonexistent/tm' not found"), "{}", stderr(&out));
+}
+
+#[test]
 fn bad_input_fails_with_the_cause() {
     let bad = std::env::temp_dir().join("netdriver-bad.toml");
     std::fs::write(&bad, "[network]\nnodes = 2\n\n[[service]]\nname = \"x\"\ncommand = \"true\"\nstop_timeout = \"10 parsecs\"\n").unwrap();
