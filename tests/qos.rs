@@ -191,3 +191,50 @@ fn rate_limits_throughput_within_ten_percent() {
     assert!((measured / want - 1.0).abs() < 0.10, "rate 8mbit gave {:.2} Mbit/s", measured / 1e6);
     teardown(network);
 }
+
+/// A GET of `path` on port 26657 of `node`, from the host: the body, or `None`.
+fn rpc(node: &netdriver::Node, path: &str) -> Option<String> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect_timeout(&(node.ip(), 26657).into(), Duration::from_secs(5)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", node.ip()).ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
+#[test]
+fn a_consensus_network_commits_through_a_slow_node() {
+    // Tendermint's kvstore (static Go, from scripts/install-stack; scripts/test copies it
+    // into the guest).
+    let kvstore = match netdriver::profile::Kvstore::locate(None) {
+        Ok(kvstore) => kvstore,
+        Err(e) if std::env::var_os("NETDRIVER_GUEST").is_none() => return eprintln!("skipped here: {e}"),
+        Err(e) => panic!("the guest needs tendermint: {e}"),
+    };
+    let cluster = netdriver::profile::Cluster::launch(std::sync::Arc::new(kvstore), "t-qos-kv", 3).unwrap();
+    if !netem_here(&cluster) {
+        return;
+    }
+    let [_, node1, node2] = cluster.nodes() else { unreachable!("three nodes") };
+    cluster.configure_qos("node2", Direction::Both, delay(150)).unwrap();
+    let connect = |node: &netdriver::Node| {
+        let start = Instant::now();
+        std::net::TcpStream::connect_timeout(&(node.ip(), 26657).into(), Duration::from_secs(5)).unwrap();
+        start.elapsed()
+    };
+    let (slow, fast) = (connect(node2), connect(node1));
+    eprintln!("TCP handshake from the host: node2 (150 ms each way) {slow:?}, node1 {fast:?}");
+    assert!(slow >= Duration::from_millis(290), "a handshake with node2 took {slow:?}");
+    assert!(fast < Duration::from_millis(100), "a handshake with node1 took {fast:?}");
+
+    // A transaction sent through the slow node commits, and every node has it.
+    let answer = rpc(node2, "/broadcast_tx_commit?tx=%22slow=yes%22").expect("an answer from node2");
+    assert!(answer.contains("\"height\"") && !answer.contains("\"error\""), "{answer}");
+    for node in cluster.nodes() {
+        common::wait_until(&format!("{} has the key", node.name()), Duration::from_secs(30), || {
+            rpc(node, "/abci_query?data=%22slow%22").is_some_and(|a| a.contains("\"eWVz\""))
+        });
+    }
+    cluster.down().unwrap();
+}
