@@ -78,7 +78,7 @@ use toml::Spanned;
 use crate::clock::{ClockSkew, Offset};
 use crate::error::{Context, Error, Result};
 use crate::network::Direction;
-use crate::shaping::{Chance, Loss, Percent, Qos, Reorder};
+use crate::shaping::Qos;
 use crate::spec::{NetworkSpec, Probe, QosRule, ServiceSpec, MAX_NODES};
 use crate::template::Template;
 use crate::units::parse_duration;
@@ -339,37 +339,27 @@ impl Doc<'_> {
 
     /// The shaping of a `[[qos]]` table, each value parsed and blamed on its field.
     fn qos(&self, at: &impl Fn(&str) -> String, raw: &RawQos) -> Result<Qos> {
-        let duration = |field: &str, value: &Option<Spanned<String>>| {
-            self.optional(&at(field), value, parse_duration).map(Option::unwrap_or_default)
-        };
-        let percent = |field: &str, value: &Option<Spanned<String>>| {
-            self.optional(&at(field), value, str::parse::<Percent>).map(Option::unwrap_or_default)
-        };
-        let chance = |field: &str, value, correlation_field: &str, correlation| -> Result<Chance> {
-            Ok(Chance { percent: percent(field, value)?, correlation: percent(correlation_field, correlation)? })
-        };
-        let loss = match (&raw.loss, &raw.loss_correlation) {
-            (None, None) => Loss::None,
-            (loss, correlation) => {
-                Loss::Random { percent: percent("loss", loss)?, correlation: percent("loss_correlation", correlation)? }
-            }
-        };
-        Ok(Qos {
-            delay: duration("delay", &raw.delay)?,
-            jitter: duration("jitter", &raw.jitter)?,
-            delay_correlation: percent("correlation", &raw.correlation)?,
-            distribution: self.optional(&at("distribution"), &raw.distribution, str::parse)?.unwrap_or_default(),
-            loss,
-            duplicate: chance("duplicate", &raw.duplicate, "duplicate_correlation", &raw.duplicate_correlation)?,
-            corrupt: chance("corrupt", &raw.corrupt, "corrupt_correlation", &raw.corrupt_correlation)?,
-            reorder: Reorder {
-                percent: percent("reorder", &raw.reorder)?,
-                correlation: percent("reorder_correlation", &raw.reorder_correlation)?,
-                gap: raw.gap,
-            },
-            rate: self.optional(&at("rate"), &raw.rate, str::parse)?,
-            limit: raw.limit,
-        })
+        let mut qos = Qos { limit: raw.limit, ..Qos::default() };
+        qos.reorder.gap = raw.gap;
+        let texts = [
+            ("delay", &raw.delay),
+            ("jitter", &raw.jitter),
+            ("correlation", &raw.correlation),
+            ("distribution", &raw.distribution),
+            ("loss", &raw.loss),
+            ("loss_correlation", &raw.loss_correlation),
+            ("duplicate", &raw.duplicate),
+            ("duplicate_correlation", &raw.duplicate_correlation),
+            ("corrupt", &raw.corrupt),
+            ("corrupt_correlation", &raw.corrupt_correlation),
+            ("reorder", &raw.reorder),
+            ("reorder_correlation", &raw.reorder_correlation),
+            ("rate", &raw.rate),
+        ];
+        for (key, value) in texts {
+            self.optional(&at(key), value, |text| qos.set(key, text))?;
+        }
+        Ok(qos)
     }
 
     /// A `[[clock]]` table as the node it names and its clocks.
@@ -489,6 +479,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::shaping::{Chance, Loss, Percent, Reorder};
     use crate::template::{NodeVars, Vars};
 
     fn parse_str(text: &str) -> Result<NetworkSpec> {

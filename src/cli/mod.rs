@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use netdriver::control::Op;
-use netdriver::{ClockSkew, Distribution, Offset, Percent, Rate};
+use netdriver::{ClockSkew, Offset};
 
 /// Drive a network of nodes (network namespaces on a bridge) for integration tests.
 #[derive(Debug, Parser)]
@@ -160,31 +160,31 @@ pub(crate) struct QosArgs {
     pub(crate) jitter: Option<String>,
     /// Correlation of successive delays, e.g. 25%.
     #[arg(long)]
-    pub(crate) correlation: Option<Percent>,
+    pub(crate) correlation: Option<String>,
     /// Delay distribution with jitter: uniform, normal, pareto, paretonormal.
     #[arg(long)]
-    pub(crate) distribution: Option<Distribution>,
+    pub(crate) distribution: Option<String>,
     /// Random loss, e.g. 1%.
     #[arg(long)]
-    pub(crate) loss: Option<Percent>,
+    pub(crate) loss: Option<String>,
     /// Correlation of successive losses.
     #[arg(long, requires = "loss")]
-    pub(crate) loss_correlation: Option<Percent>,
+    pub(crate) loss_correlation: Option<String>,
     /// Duplicated packets, e.g. 1%.
     #[arg(long)]
-    pub(crate) duplicate: Option<Percent>,
+    pub(crate) duplicate: Option<String>,
     /// Corrupted packets, e.g. 0.1%.
     #[arg(long)]
-    pub(crate) corrupt: Option<Percent>,
+    pub(crate) corrupt: Option<String>,
     /// Packets sent at once, out of order (needs --delay), e.g. 10%.
     #[arg(long)]
-    pub(crate) reorder: Option<Percent>,
+    pub(crate) reorder: Option<String>,
     /// With --reorder: every GAP-th packet is reordered.
     #[arg(long, requires = "reorder")]
     pub(crate) gap: Option<u32>,
     /// Rate limit, e.g. 10mbit.
     #[arg(long)]
-    pub(crate) rate: Option<Rate>,
+    pub(crate) rate: Option<String>,
     /// Queue limit in packets (default: enough for rate x delay).
     #[arg(long)]
     pub(crate) limit: Option<u32>,

@@ -73,43 +73,39 @@ pub(super) fn clock(network: Option<&str>, node: &str, skew: netdriver::ClockSke
 
 pub(super) fn qos(network: Option<&str>, args: super::QosArgs) -> Result<ExitCode> {
     use netdriver::control::QosTarget;
-    use netdriver::{Direction, Loss, Percent, Qos};
-    let client = Client::find(network)?;
+    use netdriver::{Direction, Qos};
     let Some(node) = args.node else {
-        client.clear_qos()?;
+        Client::find(network)?.clear_qos()?;
         return Ok(ExitCode::SUCCESS);
     };
-    let duration = |s: &Option<String>| s.as_deref().map(netdriver::units::parse_duration).transpose();
-    let chance = |p: Option<Percent>| netdriver::shaping::Chance { percent: p.unwrap_or_default(), correlation: Percent::ZERO };
+    // Values are checked before the network is looked for.
     let qos = if args.clear {
         Qos::default()
     } else {
-        Qos {
-            delay: duration(&args.delay)?.unwrap_or_default(),
-            jitter: duration(&args.jitter)?.unwrap_or_default(),
-            delay_correlation: args.correlation.unwrap_or_default(),
-            distribution: args.distribution.unwrap_or_default(),
-            loss: match args.loss {
-                Some(percent) => Loss::Random { percent, correlation: args.loss_correlation.unwrap_or_default() },
-                None => Loss::None,
-            },
-            duplicate: chance(args.duplicate),
-            corrupt: chance(args.corrupt),
-            reorder: netdriver::shaping::Reorder {
-                percent: args.reorder.unwrap_or_default(),
-                correlation: Percent::ZERO,
-                gap: args.gap.unwrap_or_default(),
-            },
-            rate: args.rate,
-            limit: args.limit,
+        let counts = [("gap", args.gap.map(|g| g.to_string())), ("limit", args.limit.map(|l| l.to_string()))];
+        let texts = [
+            ("delay", args.delay),
+            ("jitter", args.jitter),
+            ("correlation", args.correlation),
+            ("distribution", args.distribution),
+            ("loss", args.loss),
+            ("loss_correlation", args.loss_correlation),
+            ("duplicate", args.duplicate),
+            ("corrupt", args.corrupt),
+            ("reorder", args.reorder),
+            ("rate", args.rate),
+        ];
+        let settings: Vec<(&str, String)> =
+            texts.into_iter().chain(counts).filter_map(|(key, value)| value.map(|v| (key, v))).collect();
+        let qos = Qos::from_settings(settings.iter().map(|(k, v)| (*k, v.as_str())))?;
+        if qos.is_clear() {
+            return Err(netdriver::Error::Invalid {
+                what: "qos".into(),
+                message: "give at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate, or --clear".into(),
+            });
         }
+        qos
     };
-    if qos.is_clear() && !args.clear {
-        return Err(netdriver::Error::Invalid {
-            what: "qos".into(),
-            message: "give at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate, or --clear".into(),
-        });
-    }
     let target = match args.to {
         Some(to) => QosTarget::Pair { from: node, to, both: args.both_ways },
         None => {
@@ -121,7 +117,7 @@ pub(super) fn qos(network: Option<&str>, args: super::QosArgs) -> Result<ExitCod
             QosTarget::Node { node, direction }
         }
     };
-    client.qos(target, qos)?;
+    Client::find(network)?.qos(target, qos)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -22,9 +22,13 @@ pub struct Kvstore {
 }
 
 impl Kvstore {
-    /// Finds `tendermint` (or `cometbft`) at `given`, on PATH or in the stack directory.
+    /// Finds Tendermint at `given`, else `tendermint` (or `cometbft`) on PATH or in the stack
+    /// directory.
     pub fn locate(given: Option<&Path>) -> Result<Kvstore> {
-        let binary = super::locate("tendermint", "tendermint", given).or_else(|e| super::locate("tendermint", "cometbft", None).map_err(|_| e))?;
+        let binary = match given {
+            Some(path) => super::locate("tendermint", "tendermint", Some(path))?,
+            None => super::locate("tendermint", "tendermint", None).or_else(|e| super::locate("tendermint", "cometbft", None).map_err(|_| e))?,
+        };
         Ok(Kvstore { tendermint: Tendermint::new(binary)? })
     }
 }

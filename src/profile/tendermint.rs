@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::config::{write_file, ConfigFile, Format};
+use super::config::{merge, write_file, ConfigFile, Format};
 use crate::error::{Context, Error, Result};
 use crate::network::Network;
 use crate::spec::{Probe, ServiceSpec};
@@ -100,19 +100,25 @@ impl Tendermint {
                 .filter(|(other, _)| other.index() != i)
                 .map(|(other, id)| format!("{id}@{}:{P2P_PORT}", other.ip()))
                 .collect();
-            let config = ConfigFile::new(home.join("config/config.toml"), Format::Toml);
-            config.update(&json!({
-                "moniker": node.name(),
-                "rpc": {"laddr": format!("tcp://0.0.0.0:{RPC_PORT}")},
-                "p2p": {
-                    "laddr": format!("tcp://0.0.0.0:{P2P_PORT}"),
-                    "persistent_peers": peers.join(","),
-                    "addr_book_strict": false,
-                    "pex": false,
-                    "allow_duplicate_ip": true,
-                },
-            }))?;
-            config.update(settings)?;
+            // One read and one write per node: the testnet's settings, then the caller's.
+            let config = Tendermint::config_file(home);
+            let mut doc = config.read()?;
+            merge(
+                &mut doc,
+                &json!({
+                    "moniker": node.name(),
+                    "rpc": {"laddr": format!("tcp://0.0.0.0:{RPC_PORT}")},
+                    "p2p": {
+                        "laddr": format!("tcp://0.0.0.0:{P2P_PORT}"),
+                        "persistent_peers": peers.join(","),
+                        "addr_book_strict": false,
+                        "pex": false,
+                        "allow_duplicate_ip": true,
+                    },
+                }),
+            )?;
+            merge(&mut doc, settings)?;
+            config.write(&doc)?;
         }
         Ok(())
     }

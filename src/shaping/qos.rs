@@ -19,11 +19,6 @@ const PACKET_BYTES: u128 = 1500;
 /// The largest jitter, in nanoseconds: the kernel caps it there (`INT_MAX`, for its tables).
 const MAX_JITTER_NS: u128 = i32::MAX as u128;
 
-/// A whole number of packets for `key`.
-fn count(key: &str, value: &str) -> Result<u32> {
-    value.parse().map_err(|_| Error::invalid(format!("qos {key}"), format!("'{value}' is not a whole number of packets")))
-}
-
 /// The shape of the random part of the delay (netem's delay distribution).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Distribution {
@@ -167,38 +162,46 @@ impl Qos {
     /// "50ms"`, `loss = "1%"`, `rate = "10mbit"`); the error names the key.
     pub fn from_settings<'a>(settings: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Qos> {
         let mut qos = Qos::default();
-        let mut loss = (None, Percent::ZERO);
         for (key, value) in settings {
-            let bad = |e: Error| Error::invalid(format!("qos {key}"), e.to_string());
-            let percent = || value.parse::<Percent>().map_err(bad);
-            match key {
-                "delay" => qos.delay = crate::units::parse_duration(value).map_err(bad)?,
-                "jitter" => qos.jitter = crate::units::parse_duration(value).map_err(bad)?,
-                "correlation" => qos.delay_correlation = percent()?,
-                "distribution" => qos.distribution = value.parse().map_err(bad)?,
-                "loss" => loss.0 = Some(percent()?),
-                "loss_correlation" => loss.1 = percent()?,
-                "duplicate" => qos.duplicate.percent = percent()?,
-                "duplicate_correlation" => qos.duplicate.correlation = percent()?,
-                "corrupt" => qos.corrupt.percent = percent()?,
-                "corrupt_correlation" => qos.corrupt.correlation = percent()?,
-                "reorder" => qos.reorder.percent = percent()?,
-                "reorder_correlation" => qos.reorder.correlation = percent()?,
-                "gap" => qos.reorder.gap = count(key, value)?,
-                "rate" => qos.rate = Some(value.parse().map_err(bad)?),
-                "limit" => qos.limit = Some(count(key, value)?),
-                other => {
-                    return Err(Error::invalid("qos", format!("unknown setting '{other}'; known: {}", Qos::SETTINGS.join(", "))))
-                }
+            if !Qos::SETTINGS.contains(&key) {
+                return Err(Error::invalid("qos", format!("unknown setting '{key}'; known: {}", Qos::SETTINGS.join(", "))));
             }
+            qos.set(key, value).map_err(|e| Error::invalid(format!("qos {key}"), e.to_string()))?;
         }
-        qos.loss = match loss {
-            (Some(percent), correlation) => Loss::Random { percent, correlation },
-            (None, correlation) if correlation == Percent::ZERO => Loss::None,
-            (None, _) => return Err(Error::invalid("qos loss_correlation", "needs a loss")),
-        };
         qos.validate()?;
         Ok(qos)
+    }
+
+    /// Sets the field `key` (one of [`Qos::SETTINGS`]) from text, leaving the combinations to
+    /// [`Qos::validate`]. A loss correlation without a loss means 0% loss.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let percent = || value.parse::<Percent>();
+        let count = || value.parse::<u32>().map_err(|_| Error::invalid(key, format!("'{value}' is not a whole number of packets")));
+        let (loss, loss_correlation) = match self.loss {
+            Loss::Random { percent, correlation } => (percent, correlation),
+            _ => (Percent::ZERO, Percent::ZERO),
+        };
+        match key {
+            "delay" => self.delay = crate::units::parse_duration(value)?,
+            "jitter" => self.jitter = crate::units::parse_duration(value)?,
+            "correlation" => self.delay_correlation = percent()?,
+            "distribution" => self.distribution = value.parse()?,
+            "loss" => self.loss = Loss::Random { percent: percent()?, correlation: loss_correlation },
+            "loss_correlation" => self.loss = Loss::Random { percent: loss, correlation: percent()? },
+            "duplicate" => self.duplicate.percent = percent()?,
+            "duplicate_correlation" => self.duplicate.correlation = percent()?,
+            "corrupt" => self.corrupt.percent = percent()?,
+            "corrupt_correlation" => self.corrupt.correlation = percent()?,
+            "reorder" => self.reorder.percent = percent()?,
+            "reorder_correlation" => self.reorder.correlation = percent()?,
+            "gap" => self.reorder.gap = count()?,
+            "rate" => self.rate = Some(value.parse()?),
+            "limit" => self.limit = Some(count()?),
+            other => {
+                return Err(Error::invalid("qos", format!("unknown setting '{other}'; known: {}", Qos::SETTINGS.join(", "))))
+            }
+        }
+        Ok(())
     }
 
     /// Whether it leaves packets alone: every field is at its default.
@@ -309,6 +312,20 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn settings_from_text() {
+        let qos = Qos::from_settings([("delay", "50ms"), ("loss", "1%"), ("loss_correlation", "25%"), ("rate", "8mbit"), ("limit", "100")])
+            .unwrap();
+        assert_eq!(qos.delay, ms(50));
+        assert_eq!(qos.loss, Loss::Random { percent: "1%".parse().unwrap(), correlation: "25%".parse().unwrap() });
+        assert_eq!((qos.rate, qos.limit), (Some("8mbit".parse().unwrap()), Some(100)));
+        let err = |pairs: &[(&str, &str)]| Qos::from_settings(pairs.iter().copied()).unwrap_err().to_string();
+        assert!(err(&[("bandwidth", "1mbit")]).contains("unknown setting 'bandwidth'; known: delay, jitter"));
+        assert!(err(&[("loss", "150%")]).contains("invalid qos loss: invalid percentage: 150% is out of range"));
+        assert!(err(&[("gap", "x")]).contains("'x' is not a whole number of packets"));
+        assert!(err(&[("jitter", "5ms")]).contains("needs a delay"));
     }
 
     fn random(percent: f64) -> Loss {
