@@ -37,7 +37,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tx: serde_json::Value = serde_json::from_slice(&Command::new(python).args(["-c", SIGN]).output()?.stdout)?;
     let id = tx["id"].as_str().ok_or("no transaction id")?.to_string();
     let url = format!("{}transactions?mode=commit", node1.url().ok_or("no url")?);
-    let posted = node1.exec(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/json", "-d", &tx.to_string(), &url])?;
+    let posted = node1.exec([
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &tx.to_string(),
+        &url,
+    ])?;
     println!("posted {id} to node1: HTTP {}", String::from_utf8_lossy(&posted.stdout));
     node0.start()?;
 

@@ -56,8 +56,9 @@ impl std::str::FromStr for Offset {
             Some(rest) => (true, rest),
             None => (false, s.strip_prefix('+').unwrap_or(s)),
         };
-        let d = parse_duration(magnitude)
-            .map_err(|_| Error::invalid("clock offset", format!("'{s}': use a signed duration like +1h, -30s, +1.5s")))?;
+        let d = parse_duration(magnitude).map_err(|_| {
+            Error::invalid("clock offset", format!("'{s}': use a signed duration like +1h, -30s, +1.5s"))
+        })?;
         Ok(if behind { Offset::behind(d) } else { Offset::ahead(d) })
     }
 }
@@ -127,7 +128,10 @@ impl ClockSkew {
         if let Some(tz) = &self.tz {
             let known = !tz.is_empty() && !tz.contains("..") && Path::new("/usr/share/zoneinfo").join(tz).is_file();
             if !known {
-                return Err(Error::invalid("time zone", format!("'{tz}' is not in /usr/share/zoneinfo (e.g. Asia/Tokyo, UTC); install tzdata")));
+                return Err(Error::invalid(
+                    "time zone",
+                    format!("'{tz}' is not in /usr/share/zoneinfo (e.g. Asia/Tokyo, UTC); install tzdata"),
+                ));
             }
         }
         if self.realtime != Offset::ZERO && faketime_library().is_none() {
@@ -195,10 +199,14 @@ pub(crate) fn faketime_blind_spot(program: &Path) -> Option<String> {
 }
 
 fn faketime_library() -> Option<PathBuf> {
-    ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
+    [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
 }
 
 /// Just enough of a 64-bit little-endian ELF file: program header types and section names.
@@ -225,7 +233,9 @@ impl<'a> Elf<'a> {
 
     /// Whether a PT_INTERP header names a dynamic loader.
     fn has_interpreter(&self) -> bool {
-        let (Some(off), Some(size), Some(count)) = (self.u64(0x20), self.u16(0x36), self.u16(0x38)) else { return false };
+        let (Some(off), Some(size), Some(count)) = (self.u64(0x20), self.u16(0x36), self.u16(0x38)) else {
+            return false;
+        };
         (0..count).any(|i| self.u32(off + i * size) == Some(3))
     }
 

@@ -16,15 +16,15 @@ use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, Ms
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{ClockReport, ClockSkew};
-use crate::network::Direction;
-use crate::shaping::Qos;
 use crate::error::{Context, Error, Result};
 use crate::fabric::Enter;
+use crate::network::Direction;
 use crate::network::Network;
 use crate::node::Node;
 use crate::process::{self, Tie};
 use crate::registry::{self, Record};
 use crate::service::Service;
+use crate::shaping::Qos;
 
 /// What an operation on a node or service does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,7 +153,11 @@ impl Status {
                     services: n
                         .services()
                         .iter()
-                        .map(|s| ServiceStatus { name: s.name().to_string(), state: s.state().to_string(), pid: s.pid() })
+                        .map(|s| ServiceStatus {
+                            name: s.name().to_string(),
+                            state: s.state().to_string(),
+                            pid: s.pid(),
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -214,13 +218,19 @@ enum Request {
 #[serde(tag = "answer", rename_all = "lowercase")]
 enum Answer {
     Done,
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     Status(Status),
-    Logs { logs: Vec<Logs> },
+    Logs {
+        logs: Vec<Logs>,
+    },
     Clock(ClockReport),
     /// Comes with the node's namespace descriptors: net, uts, mnt and, if its clocks are
     /// shifted, time; `env` applies the node's wall clock and time zone.
-    Enter { env: Vec<(String, String)> },
+    Enter {
+        env: Vec<(String, String)>,
+    },
 }
 
 /// Serves a network on its control socket until [`Server::shutdown`].
@@ -285,8 +295,14 @@ impl<'a> Server<'a> {
             Err(e) => (Answer::Failed { error: e.to_string() }, Vec::new()),
         };
         let bytes = serde_json::to_vec(&answer).expect("answers serialize");
-        sendmsg::<()>(stream.as_raw_fd(), &[IoSlice::new(&bytes)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-            .context(|| "sending namespace descriptors")?;
+        sendmsg::<()>(
+            stream.as_raw_fd(),
+            &[IoSlice::new(&bytes)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .context(|| "sending namespace descriptors")?;
         Ok(())
     }
 
@@ -309,7 +325,11 @@ impl<'a> Server<'a> {
                 };
                 let logs = services
                     .into_iter()
-                    .map(|s| Logs { service: format!("{}/{}", node.name(), s.name()), stdout: s.stdout_log(), stderr: s.stderr_log() })
+                    .map(|s| Logs {
+                        service: format!("{}/{}", node.name(), s.name()),
+                        stdout: s.stdout_log(),
+                        stderr: s.stderr_log(),
+                    })
                     .collect();
                 Answer::Logs { logs }
             }
@@ -476,11 +496,12 @@ impl Client {
             }
             (msg.bytes, fds)
         };
-        let env = match serde_json::from_slice(&buf[..len]).map_err(|e| Error::invalid("control answer", e.to_string()))? {
-            Answer::Enter { env } if fds.len() >= 3 => env,
-            Answer::Failed { error } => return Err(Error::State(error)),
-            other => return Err(unexpected(other)),
-        };
+        let env =
+            match serde_json::from_slice(&buf[..len]).map_err(|e| Error::invalid("control answer", e.to_string()))? {
+                Answer::Enter { env } if fds.len() >= 3 => env,
+                Answer::Failed { error } => return Err(Error::State(error)),
+                other => return Err(unexpected(other)),
+            };
         let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
         let enter = Enter { net: raw[0], uts: raw[1], mnt: raw[2], time: raw.get(3).copied() };
         let mut cmd = Command::new(program);

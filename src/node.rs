@@ -41,7 +41,12 @@ impl NodeCtx {
     /// The current [`Entry`] into the node.
     pub(crate) fn entry(&self) -> Result<Entry> {
         let clock = self.clock.lock().unwrap_or_else(|e| e.into_inner());
-        let timens = clock.timens.as_ref().map(OwnedFd::try_clone).transpose().context(|| "duplicating the time namespace descriptor")?;
+        let timens = clock
+            .timens
+            .as_ref()
+            .map(OwnedFd::try_clone)
+            .transpose()
+            .context(|| "duplicating the time namespace descriptor")?;
         let enter = self.ns.enter(timens.as_ref().map(AsRawFd::as_raw_fd));
         Ok(Entry { enter, env: clock.skew.env(), _timens: timens })
     }
@@ -84,7 +89,14 @@ pub struct Node {
 }
 
 impl Node {
-    pub(crate) fn new(ctx: Arc<NodeCtx>, index: usize, ip: Ipv4Addr, dir: PathBuf, url: Option<String>, services: Vec<Service>) -> Node {
+    pub(crate) fn new(
+        ctx: Arc<NodeCtx>,
+        index: usize,
+        ip: Ipv4Addr,
+        dir: PathBuf,
+        url: Option<String>,
+        services: Vec<Service>,
+    ) -> Node {
         Node { ctx, index, ip, dir, url, services }
     }
 
@@ -247,7 +259,9 @@ impl Node {
     /// Sets `cmd` up to run inside the node; keep the entry until it is spawned.
     fn prepare(&self, cmd: &mut Command) -> Result<Entry> {
         let entry = self.ctx.entry()?;
-        cmd.envs(entry.env.iter().map(|(k, v)| (k, v))).env(process::RUN_MARKER, &self.ctx.run_id).env("NETDRIVER_NODE", self.name());
+        cmd.envs(entry.env.iter().map(|(k, v)| (k, v)))
+            .env(process::RUN_MARKER, &self.ctx.run_id)
+            .env("NETDRIVER_NODE", self.name());
         process::prepare(cmd, entry.enter, Tie::Command);
         Ok(entry)
     }

@@ -107,10 +107,7 @@ fn read_stat(pid: i32) -> Option<(Proc, u64)> {
 }
 
 fn pids() -> impl Iterator<Item = i32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+    std::fs::read_dir("/proc").into_iter().flatten().filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
 }
 
 /// A process's start time (clock ticks since boot): with the pid, it names the process uniquely.

@@ -90,7 +90,9 @@ fn lock() -> Result<Lock> {
     std::fs::create_dir_all(DIR).context(|| format!("creating {DIR}"))?;
     let path = Path::new(DIR).join("lock");
     let file = File::create(&path).context(|| format!("opening {}", path.display()))?;
-    Flock::lock(file, FlockArg::LockExclusive).map(|f| Lock { _flock: f }).map_err(|(_, e)| Error::io(format!("locking {}", path.display()), e))
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map(|f| Lock { _flock: f })
+        .map_err(|(_, e)| Error::io(format!("locking {}", path.display()), e))
 }
 
 /// Reserves an id and a subnet for a new run and writes its record.
@@ -164,7 +166,8 @@ fn host_routes() -> Vec<Subnet> {
 }
 
 fn new_id(live: &[Record]) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let mut seed = (std::process::id() as u64) << 32 | nanos as u64;
     loop {
         // splitmix64: one step spreads pid and time over the id's bits.

@@ -66,11 +66,15 @@ impl std::fmt::Display for ServiceState {
             ServiceState::Stopped => f.write_str("stopped"),
             ServiceState::Running(_) => f.write_str("running"),
             ServiceState::Paused(_) => f.write_str("paused"),
-            ServiceState::Exited(status) => match (status.code(), std::os::unix::process::ExitStatusExt::signal(status)) {
-                (Some(code), _) => write!(f, "exited({code})"),
-                (None, Some(sig)) => write!(f, "killed({})", Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("?")),
-                _ => f.write_str("exited"),
-            },
+            ServiceState::Exited(status) => {
+                match (status.code(), std::os::unix::process::ExitStatusExt::signal(status)) {
+                    (Some(code), _) => write!(f, "exited({code})"),
+                    (None, Some(sig)) => {
+                        write!(f, "killed({})", Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("?"))
+                    }
+                    _ => f.write_str("exited"),
+                }
+            }
         }
     }
 }
@@ -222,7 +226,9 @@ impl Service {
             Some((program, args)) => self.run_reset(program, args)?,
             None => {
                 let data = &self.launch.data;
-                std::fs::remove_dir_all(data).or_else(ignore_missing).context(|| format!("removing {}", data.display()))?;
+                std::fs::remove_dir_all(data)
+                    .or_else(ignore_missing)
+                    .context(|| format!("removing {}", data.display()))?;
                 make_data_dir(data)?;
             }
         }
@@ -238,7 +244,9 @@ impl Service {
     fn run_reset(&self, program: &str, args: &[String]) -> Result<()> {
         let (mut cmd, entry) = self.command(program, args)?;
         process::prepare(&mut cmd, entry.enter, Tie::Command);
-        let status = cmd.status().context(|| format!("running the reset command of {}/{} ({program})", self.node.name, self.name))?;
+        let status = cmd
+            .status()
+            .context(|| format!("running the reset command of {}/{} ({program})", self.node.name, self.name))?;
         if !status.success() {
             return Err(self.failure(format!("reset command `{program} {}` failed ({status})", args.join(" "))));
         }
@@ -249,7 +257,8 @@ impl Service {
     /// directory and logs; the entry must live until it is spawned.
     fn command(&self, program: &str, args: &[String]) -> Result<(Command, crate::node::Entry)> {
         let l = &self.launch;
-        let (stdout, stderr) = (self.open_log(&self.stdout_log(), program)?, self.open_log(&self.stderr_log(), program)?);
+        let (stdout, stderr) =
+            (self.open_log(&self.stdout_log(), program)?, self.open_log(&self.stderr_log(), program)?);
         let entry = self.node.entry()?;
         let mut cmd = Command::new(program);
         cmd.args(args)
@@ -366,7 +375,8 @@ impl Service {
         let main = self.lock().child.as_ref().map(|c| c.id() as i32);
         let mut all = main.map(|pid| table.tree(pid)).unwrap_or_default();
         let inodes = std::collections::HashSet::from([self.node.ns.net_inode]);
-        let marks = [format!("{}={}", process::RUN_MARKER, self.node.run_id), format!("{SERVICE_MARKER}={}", self.name)];
+        let marks =
+            [format!("{}={}", process::RUN_MARKER, self.node.run_id), format!("{SERVICE_MARKER}={}", self.name)];
         all.extend(table.in_namespaces(&inodes, &marks));
         all
     }
@@ -383,7 +393,11 @@ impl Service {
     }
 
     fn open_log(&self, path: &Path, program: &str) -> Result<File> {
-        let mut file = OpenOptions::new().create(true).append(true).open(path).context(|| format!("opening {}", path.display()))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .context(|| format!("opening {}", path.display()))?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let _ = writeln!(file, "--- netdriver: {}: running {program} at unix time {now} ---", self.name);
         Ok(file)
@@ -407,7 +421,11 @@ impl Service {
 /// Creates a service's data directory, private to its owner as databases (etcd, MongoDB) want.
 pub(crate) fn make_data_dir(path: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).context(|| format!("creating {}", path.display()))
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .context(|| format!("creating {}", path.display()))
 }
 
 /// The last `n` lines of a file, each indented, or nothing.

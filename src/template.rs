@@ -246,9 +246,7 @@ mod tests {
     use super::*;
 
     fn nodes() -> Vec<NodeVars> {
-        (0..3)
-            .map(|i| NodeVars { name: format!("node{i}"), ip: Ipv4Addr::new(10, 0, 0, 2 + i as u8) })
-            .collect()
+        (0..3).map(|i| NodeVars { name: format!("node{i}"), ip: Ipv4Addr::new(10, 0, 0, 2 + i as u8) }).collect()
     }
 
     fn render(src: &str, index: usize) -> String {

@@ -132,14 +132,26 @@ fn controller_serves_other_invocations_and_tears_down_on_sigterm() {
     let table = stdout(&status);
     assert!(table.contains("node0") && table.contains("node1") && table.contains("running"), "{table}");
 
-    let exec = nd(&[&net[..], &["exec", "node1", "--", "sh", "-c", "curl -sf http://node0:8000/ >/dev/null && hostname && exit 7"]].concat());
+    let exec = nd(&[
+        &net[..],
+        &["exec", "node1", "--", "sh", "-c", "curl -sf http://node0:8000/ >/dev/null && hostname && exit 7"],
+    ]
+    .concat());
     assert_eq!(exec.status.code(), Some(7), "{}", stderr(&exec));
     assert_eq!(stdout(&exec).trim(), "node1");
 
-    for (op, state) in [("stop", "stopped"), ("start", "running"), ("pause", "paused"), ("resume", "running"), ("kill", "stopped"), ("restart", "running")] {
+    for (op, state) in [
+        ("stop", "stopped"),
+        ("start", "running"),
+        ("pause", "paused"),
+        ("resume", "running"),
+        ("kill", "stopped"),
+        ("restart", "running"),
+    ] {
         let out = nd(&[&net[..], &[op, "node0/web"]].concat());
         assert!(out.status.success(), "{op}: {}", stderr(&out));
-        let json: serde_json::Value = serde_json::from_slice(&nd(&[&net[..], &["status", "--json"]].concat()).stdout).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&nd(&[&net[..], &["status", "--json"]].concat()).stdout).unwrap();
         assert_eq!(json["nodes"][0]["services"][0]["state"], state, "after {op}");
     }
     let logs = nd(&[&net[..], &["logs", "node0/web", "--stream", "stderr"]].concat());
@@ -189,7 +201,9 @@ args = ["-c", "setsid sleep 1000 </dev/null >/dev/null 2>&1 & exec sleep 1000"]
 #[test]
 fn run_passes_the_network_and_the_exit_code() {
     let m = manifest("cli-run", 2, "");
-    let script = format!("{BIN} exec node0 -- curl -sf http://node1:8000/ >/dev/null && test -n \"$NETDRIVER_NETWORK\" && exit 3");
+    let script = format!(
+        "{BIN} exec node0 -- curl -sf http://node1:8000/ >/dev/null && test -n \"$NETDRIVER_NETWORK\" && exit 3"
+    );
     let out = nd(&["run", "-f", m.to_str().unwrap(), "--", "sh", "-c", &script]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let id = stderr(&out).split("NETDRIVER_NETWORK=").nth(1).map(|r| r[..6].to_string()).unwrap();
@@ -225,7 +239,11 @@ fn a_profile_comes_up_from_the_command_line() {
 #[test]
 fn bad_input_fails_with_the_cause() {
     let bad = std::env::temp_dir().join("netdriver-bad.toml");
-    std::fs::write(&bad, "[network]\nnodes = 2\n\n[[service]]\nname = \"x\"\ncommand = \"true\"\nstop_timeout = \"10 parsecs\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[network]\nnodes = 2\n\n[[service]]\nname = \"x\"\ncommand = \"true\"\nstop_timeout = \"10 parsecs\"\n",
+    )
+    .unwrap();
     let out = nd(&["up", "-f", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(":7:") && stderr(&out).contains("stop_timeout"), "{}", stderr(&out));

@@ -92,23 +92,33 @@ fn exec_ok_host(argv: &[&str]) -> String {
 
 #[test]
 fn a_running_service_keeps_its_clock_until_restarted() {
-    let ticker = shell_service("ticker", "while true; do cut -d' ' -f1 /proc/uptime > uptime.new && mv uptime.new uptime; sleep 0.1; done");
+    let ticker = shell_service(
+        "ticker",
+        "while true; do cut -d' ' -f1 /proc/uptime > uptime.new && mv uptime.new uptime; sleep 0.1; done",
+    );
     let network = up(&NetworkSpec::new("t-clock-run", 1).service(ticker));
     network.start().unwrap();
     let node = &network.nodes()[0];
     let service = node.service("ticker").unwrap();
     let uptime = || -> f64 {
-        std::fs::read_to_string(service.data_dir().join("uptime")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0.0)
+        std::fs::read_to_string(service.data_dir().join("uptime"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0.0)
     };
     wait_until("the ticker writes", Duration::from_secs(5), || uptime() > 0.0);
 
-    let report = node.configure_clock(ClockSkew { boottime: Offset::ahead(Duration::from_secs(3600)), ..Default::default() }).unwrap();
+    let report = node
+        .configure_clock(ClockSkew { boottime: Offset::ahead(Duration::from_secs(3600)), ..Default::default() })
+        .unwrap();
     assert_eq!(report.restart_needed, vec!["ticker".to_string()]);
     std::thread::sleep(Duration::from_millis(300));
     assert!(close(uptime(), host_secs(ClockId::CLOCK_BOOTTIME)), "the running ticker's clock moved");
 
     service.restart().unwrap();
-    wait_until("the restarted ticker sees +1h", Duration::from_secs(5), || close(uptime(), host_secs(ClockId::CLOCK_BOOTTIME) + 3600.0));
+    wait_until("the restarted ticker sees +1h", Duration::from_secs(5), || {
+        close(uptime(), host_secs(ClockId::CLOCK_BOOTTIME) + 3600.0)
+    });
     teardown(network);
 }
 

@@ -21,7 +21,8 @@ fn get(node: &Node, key: &str) -> Option<String> {
 
 #[test]
 fn the_minority_cannot_write_and_everyone_converges_after_heal() {
-    let mut spec = netdriver::manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/etcd.toml")).unwrap();
+    let mut spec =
+        netdriver::manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/etcd.toml")).unwrap();
     spec.name = "t-part-etcd".into();
     let network = up(&spec);
     network.start().expect("starting the etcd cluster");

@@ -63,11 +63,14 @@ fn a_kvstore_network_commits_and_catches_up() {
     wait_until("node3 replays the chain", CATCH_UP, || get(&nodes[3], "b").as_deref() == Some("Mg=="));
 
     // Configuration merges into config.toml and applies at the next start.
-    cluster.configure("node2", "tendermint", &json!({"moniker": "renamed", "consensus.timeout_commit": "500ms"})).unwrap();
+    cluster
+        .configure("node2", "tendermint", &json!({"moniker": "renamed", "consensus.timeout_commit": "500ms"}))
+        .unwrap();
     nodes[2].restart_service("tendermint").unwrap();
     let status = rpc(&nodes[2], "status").expect("status");
     assert_eq!(status["result"]["node_info"]["moniker"], "renamed");
-    let config = std::fs::read_to_string(nodes[2].service("tendermint").unwrap().data_dir().join("config/config.toml")).unwrap();
+    let config =
+        std::fs::read_to_string(nodes[2].service("tendermint").unwrap().data_dir().join("config/config.toml")).unwrap();
     assert!(config.contains("timeout_commit = \"500ms\""), "{config}");
     let err = cluster.configure("node2", "tendermint", &json!({"moniker.x": 1})).unwrap_err().to_string();
     assert!(err.contains("not a table"), "{err}");
@@ -87,7 +90,8 @@ fn the_genesis_lists_every_validator() {
     };
     let genesis = read(&cluster.nodes()[0], "genesis.json");
     let parsed: serde_json::Value = serde_json::from_str(&genesis).unwrap();
-    let names: Vec<&str> = parsed["validators"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        parsed["validators"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["node0", "node1", "node2"]);
     for node in cluster.nodes() {
         assert_eq!(read(node, "genesis.json"), genesis, "{} has another genesis", node.name());

@@ -52,7 +52,13 @@ fn invalid_values_and_unknown_nodes_change_nothing() {
     let network = up(&NetworkSpec::new("t-qos-bad", 2));
     let bad = [
         (Qos { loss: Loss::Random { percent: Percent(150.0), correlation: Percent::ZERO }, ..delay(10) }, "loss"),
-        (Qos { reorder: netdriver::shaping::Reorder { percent: Percent(10.0), ..Default::default() }, ..Qos::default() }, "reorder needs a delay"),
+        (
+            Qos {
+                reorder: netdriver::shaping::Reorder { percent: Percent(10.0), ..Default::default() },
+                ..Qos::default()
+            },
+            "reorder needs a delay",
+        ),
         (Qos { limit: Some(0), ..delay(10) }, "limit"),
     ];
     for (qos, phrase) in bad {
@@ -131,7 +137,9 @@ fn pairs_get_their_own_delays() {
     for (a, b, ms) in [("node0", "node1", 20), ("node0", "node2", 50), ("node1", "node2", 80)] {
         network.configure_pair_qos_both(a, b, delay(ms)).unwrap();
     }
-    for (a, b, ms) in [("node0", "node1", 40.0), ("node0", "node2", 100.0), ("node1", "node2", 160.0), ("node2", "node1", 160.0)] {
+    for (a, b, ms) in
+        [("node0", "node1", 40.0), ("node0", "node2", 100.0), ("node1", "node2", 160.0), ("node2", "node1", 160.0)]
+    {
         let rtt = median(rtts(&network, a, b, 15));
         eprintln!("measured: pair {a}-{b} ({ms} ms expected): median RTT {rtt:.2} ms");
         assert!((rtt - ms).abs() < 8.0, "{a} to {b}: {rtt} ms, expected {ms}");

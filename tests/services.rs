@@ -304,14 +304,19 @@ fn a_reset_command_replaces_the_wipe() {
     keeper.reset().expect("reset with a command");
     assert!(!keeper.data_dir().join("state").exists(), "the reset command did not run");
     assert!(keeper.data_dir().join("key").exists(), "the data directory was wiped");
-    assert_eq!(std::fs::read_to_string(keeper.data_dir().join("reset-by")).unwrap().trim(), "node0", "it ran outside the node");
+    assert_eq!(
+        std::fs::read_to_string(keeper.data_dir().join("reset-by")).unwrap().trim(),
+        "node0",
+        "it ran outside the node"
+    );
     assert_ne!(keeper.pid().expect("running again after reset"), old);
     teardown(network);
 }
 
 #[test]
 fn a_failing_reset_command_is_reported() {
-    let keeper = shell_service("keeper", "sleep 1000").reset_with(["sh", "-c", "echo cannot reset >&2; exit 3"]).unwrap();
+    let keeper =
+        shell_service("keeper", "sleep 1000").reset_with(["sh", "-c", "echo cannot reset >&2; exit 3"]).unwrap();
     let network = up(&NetworkSpec::new("t-svc-resetfail", 1).service(keeper));
     let err = network.nodes()[0].service("keeper").unwrap().reset().unwrap_err().to_string();
     assert!(err.contains("reset command") && err.contains("cannot reset"), "{err}");

@@ -19,96 +19,31 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-create_exception!(
-    netdriver,
-    NetdriverError,
-    PyException,
-    "Base class of every netdriver error."
-);
-create_exception!(
-    netdriver,
-    PrivilegeError,
-    NetdriverError,
-    "The process lacks a capability (run as root)."
-);
-create_exception!(
-    netdriver,
-    KernelFeatureError,
-    NetdriverError,
-    "A kernel feature netdriver needs is missing."
-);
-create_exception!(
-    netdriver,
-    MissingBinaryError,
-    NetdriverError,
-    "A service's program cannot be found."
-);
-create_exception!(
-    netdriver,
-    ManifestError,
-    NetdriverError,
-    "The manifest cannot be read or is invalid."
-);
+create_exception!(netdriver, NetdriverError, PyException, "Base class of every netdriver error.");
+create_exception!(netdriver, PrivilegeError, NetdriverError, "The process lacks a capability (run as root).");
+create_exception!(netdriver, KernelFeatureError, NetdriverError, "A kernel feature netdriver needs is missing.");
+create_exception!(netdriver, MissingBinaryError, NetdriverError, "A service's program cannot be found.");
+create_exception!(netdriver, ManifestError, NetdriverError, "The manifest cannot be read or is invalid.");
 create_exception!(
     netdriver,
     InvalidError,
     NetdriverError,
     "A value is invalid (the message names it and what is allowed)."
 );
-create_exception!(
-    netdriver,
-    UnknownNodeError,
-    NetdriverError,
-    "No node has this name or index."
-);
-create_exception!(
-    netdriver,
-    UnknownServiceError,
-    NetdriverError,
-    "The node has no service of this name."
-);
-create_exception!(
-    netdriver,
-    DuplicateNameError,
-    NetdriverError,
-    "Two nodes or two services share a name."
-);
-create_exception!(
-    netdriver,
-    SubnetError,
-    NetdriverError,
-    "No free subnet, or the one asked for is taken."
-);
+create_exception!(netdriver, UnknownNodeError, NetdriverError, "No node has this name or index.");
+create_exception!(netdriver, UnknownServiceError, NetdriverError, "The node has no service of this name.");
+create_exception!(netdriver, DuplicateNameError, NetdriverError, "Two nodes or two services share a name.");
+create_exception!(netdriver, SubnetError, NetdriverError, "No free subnet, or the one asked for is taken.");
 create_exception!(
     netdriver,
     ServiceFailedError,
     NetdriverError,
     "A service did not become ready or exited while starting."
 );
-create_exception!(
-    netdriver,
-    StateError,
-    NetdriverError,
-    "An operation that makes no sense in the current state."
-);
-create_exception!(
-    netdriver,
-    NoNetworkError,
-    NetdriverError,
-    "No network is reachable."
-);
-create_exception!(
-    netdriver,
-    NetlinkError,
-    NetdriverError,
-    "A netlink request failed."
-);
-create_exception!(
-    netdriver,
-    NetdriverIOError,
-    NetdriverError,
-    "A system call or file operation failed."
-);
+create_exception!(netdriver, StateError, NetdriverError, "An operation that makes no sense in the current state.");
+create_exception!(netdriver, NoNetworkError, NetdriverError, "No network is reachable.");
+create_exception!(netdriver, NetlinkError, NetdriverError, "A netlink request failed.");
+create_exception!(netdriver, NetdriverIOError, NetdriverError, "A system call or file operation failed.");
 
 /// The Python exception for a netdriver error; the message is the error's text.
 fn to_py(e: netdriver::Error) -> PyErr {
@@ -145,10 +80,7 @@ impl<T> IntoPy<T> for netdriver::Result<T> {
 
 /// The settings of a dict as `(key, value)` pairs in a stable order.
 fn pairs(settings: &HashMap<String, String>) -> Vec<(&str, &str)> {
-    let mut pairs: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let mut pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     pairs.sort();
     pairs
 }
@@ -221,10 +153,7 @@ impl Cluster {
     fn network(&self) -> PyResult<Arc<profile::Cluster>> {
         match &*self.live() {
             Live::Up(c) => Ok(c.clone()),
-            Live::Starting => Err(StateError::new_err(format!(
-                "network '{}' is still starting",
-                self.name
-            ))),
+            Live::Starting => Err(StateError::new_err(format!("network '{}' is still starting", self.name))),
             Live::Stopped => Err(StateError::new_err(format!(
                 "network '{}' is not started: call start(n) first (or it was stopped)",
                 self.name
@@ -277,14 +206,7 @@ impl Cluster {
             (None, true) => profile.spec("", 1).py_err()?.name,
             (None, false) => profile.name().to_string(),
         };
-        Ok(Cluster {
-            profile,
-            name,
-            run_root,
-            keep_data,
-            live: Mutex::new(Live::Stopped),
-            last: Mutex::new(None),
-        })
+        Ok(Cluster { profile, name, run_root, keep_data, live: Mutex::new(Live::Stopped), last: Mutex::new(None) })
     }
 
     /// Brings up `nodes` nodes, prepares them and starts every service (waiting until each is
@@ -302,12 +224,7 @@ impl Cluster {
         }
         // Back to Stopped if the bring-up panics (a panic becomes a Python exception).
         let guard = StartGuard(&self.live);
-        let (profile, name, run_root, keep_data) = (
-            self.profile.clone(),
-            &self.name,
-            &self.run_root,
-            self.keep_data,
-        );
+        let (profile, name, run_root, keep_data) = (self.profile.clone(), &self.name, &self.run_root, self.keep_data);
         let last = &self.last;
         let started = py.detach(move || {
             let mut spec = profile.spec(name, nodes)?;
@@ -352,10 +269,7 @@ impl Cluster {
                 Live::Stopped => return Ok(()),
                 Live::Starting => {
                     *live = Live::Starting;
-                    return Err(StateError::new_err(format!(
-                        "network '{}' is starting in another thread",
-                        self.name
-                    )));
+                    return Err(StateError::new_err(format!("network '{}' is starting in another thread", self.name)));
                 }
             }
         };
@@ -429,13 +343,7 @@ impl Cluster {
     /// The names of a node's services, in start order.
     fn services(&self, node: &str) -> PyResult<Vec<String>> {
         let cluster = self.network()?;
-        Ok(cluster
-            .node(node)
-            .py_err()?
-            .services()
-            .iter()
-            .map(|s| s.name().to_string())
-            .collect())
+        Ok(cluster.node(node).py_err()?.services().iter().map(|s| s.name().to_string()).collect())
     }
 
     /// A service's state: running, paused, stopped, exited(N) or killed(SIG).
@@ -461,13 +369,7 @@ impl Cluster {
     /// Applies `op` (start, stop, kill, pause, resume, restart, reset) to one service of
     /// `node`, or to all of them in dependency order when `service` is None.
     #[pyo3(signature = (node, service, op))]
-    fn service_op(
-        &self,
-        py: Python<'_>,
-        node: &str,
-        service: Option<&str>,
-        op: &str,
-    ) -> PyResult<()> {
+    fn service_op(&self, py: Python<'_>, node: &str, service: Option<&str>, op: &str) -> PyResult<()> {
         let op = op.parse::<Op>().py_err()?;
         self.with(py, |c| {
             let node = c.node(node)?;
@@ -561,10 +463,7 @@ impl Cluster {
     /// other; nodes in no group form one more group. Replaces earlier cuts.
     fn partition(&self, py: Python<'_>, groups: Vec<Vec<String>>) -> PyResult<()> {
         self.with(py, |c| {
-            let groups: Vec<Vec<&str>> = groups
-                .iter()
-                .map(|g| g.iter().map(String::as_str).collect())
-                .collect();
+            let groups: Vec<Vec<&str>> = groups.iter().map(|g| g.iter().map(String::as_str).collect()).collect();
             let groups: Vec<&[&str]> = groups.iter().map(Vec::as_slice).collect();
             c.partition(&groups)
         })
@@ -598,11 +497,7 @@ impl Cluster {
             Some(code) => code,
             None => -std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap_or(0),
         };
-        Ok((
-            code,
-            PyBytes::new(py, &out.stdout),
-            PyBytes::new(py, &out.stderr),
-        ))
+        Ok((code, PyBytes::new(py, &out.stdout), PyBytes::new(py, &out.stderr)))
     }
 
     fn __repr__(&self) -> String {
@@ -615,11 +510,7 @@ impl Cluster {
                 c.nodes().len(),
                 c.subnet()
             ),
-            None => format!(
-                "<netdriver._netdriver.Cluster {} ({}) stopped>",
-                self.name,
-                self.profile.name()
-            ),
+            None => format!("<netdriver._netdriver.Cluster {} ({}) stopped>", self.name, self.profile.name()),
         }
     }
 }

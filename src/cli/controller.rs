@@ -5,8 +5,8 @@ use std::process::{Command, ExitCode};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{SigSet, Signal};
 use netdriver::control::Server;
+use nix::sys::signal::{SigSet, Signal};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -27,7 +27,9 @@ pub(super) fn up(args: &UpArgs) -> Result<ExitCode> {
     let events = watch_signals();
     let network = bring_up(args)?;
     println!("{}", summary(&network));
-    println!("Ctrl-C tears it down; other shells drive it: netdriver status | exec NODE -- CMD | stop NODE[/SERVICE] ...");
+    println!(
+        "Ctrl-C tears it down; other shells drive it: netdriver status | exec NODE -- CMD | stop NODE[/SERVICE] ..."
+    );
     serve(&network, || {
         let _ = events.recv();
     })?;
@@ -43,11 +45,10 @@ pub(super) fn run(args: &UpArgs, command: &[String]) -> Result<ExitCode> {
     eprintln!("{}", summary(&network));
     let code = serve(&network, || -> Result<ExitCode> {
         let (program, rest) = command.split_first().expect("clap requires a command");
-        let mut child = Command::new(program)
-            .args(rest)
-            .env("NETDRIVER_NETWORK", network.id())
-            .spawn()
-            .map_err(|e| netdriver::Error::Invalid { what: "command".into(), message: format!("cannot run '{program}': {e}") })?;
+        let mut child =
+            Command::new(program).args(rest).env("NETDRIVER_NETWORK", network.id()).spawn().map_err(|e| {
+                netdriver::Error::Invalid { what: "command".into(), message: format!("cannot run '{program}': {e}") }
+            })?;
         let pid = child.id() as i32;
         let tx = events.sender.clone();
         std::thread::spawn(move || {
@@ -106,8 +107,13 @@ fn bring_up(args: &UpArgs) -> Result<Cluster> {
 /// `PROGRAM=PATH` of `--binary`.
 fn parse_binary(arg: &str) -> Result<(String, PathBuf)> {
     match arg.split_once('=') {
-        Some((program, path)) if !program.is_empty() && !path.is_empty() => Ok((program.to_string(), PathBuf::from(path))),
-        _ => Err(netdriver::Error::Invalid { what: "--binary".into(), message: format!("'{arg}': use PROGRAM=PATH, e.g. tendermint=/usr/local/bin/tendermint") }),
+        Some((program, path)) if !program.is_empty() && !path.is_empty() => {
+            Ok((program.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(netdriver::Error::Invalid {
+            what: "--binary".into(),
+            message: format!("'{arg}': use PROGRAM=PATH, e.g. tendermint=/usr/local/bin/tendermint"),
+        }),
     }
 }
 

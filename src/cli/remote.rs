@@ -101,7 +101,8 @@ pub(super) fn qos(network: Option<&str>, args: super::QosArgs) -> Result<ExitCod
         if qos.is_clear() {
             return Err(netdriver::Error::Invalid {
                 what: "qos".into(),
-                message: "give at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate, or --clear".into(),
+                message: "give at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate, or --clear"
+                    .into(),
             });
         }
         qos

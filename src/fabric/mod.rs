@@ -18,8 +18,8 @@ use netlink_packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage,
 };
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
-use tokio::runtime::Runtime;
 use std::future::Future;
+use tokio::runtime::Runtime;
 
 pub(crate) use ns::{create_node, create_time, inode_of, Enter, NodeNamespaces, NodeView};
 pub(crate) use shape::Sender;
@@ -118,7 +118,8 @@ impl Fabric {
             tokio::spawn(conn);
             Ok::<_, Error>((ns::into_handle(socket), host))
         })?;
-        let mut fabric = Fabric { io, lab, lab_nl, host_nl, uplink, uplink_index: 0, subnet, netem_ok: std::sync::OnceLock::new() };
+        let mut fabric =
+            Fabric { io, lab, lab_nl, host_nl, uplink, uplink_index: 0, subnet, netem_ok: std::sync::OnceLock::new() };
         fabric.uplink_index = fabric.io.block_on(fabric.build_lab(id))?;
         Ok(fabric)
     }
@@ -136,9 +137,18 @@ impl Fabric {
             .build();
         self.lab_nl.link().add(bridge).execute().await.map_err(|e| link_error("creating bridge br0", "bridge", e))?;
 
-        let peer = LinkMessageBuilder::<LinkUnspec>::new().name("uplink").index(UPLINK_INDEX).setns_by_fd(self.lab.as_raw_fd()).build();
+        let peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name("uplink")
+            .index(UPLINK_INDEX)
+            .setns_by_fd(self.lab.as_raw_fd())
+            .build();
         let veth = veth(&self.uplink, peer).build();
-        self.host_nl.link().add(veth).execute().await.map_err(|e| link_error(&format!("creating uplink {}", self.uplink), "veth", e))?;
+        self.host_nl
+            .link()
+            .add(veth)
+            .execute()
+            .await
+            .map_err(|e| link_error(&format!("creating uplink {}", self.uplink), "veth", e))?;
         let set = LinkUnspec::new_with_name(&self.uplink).alias(format!("netdriver:{id}")).up().build();
         self.host_nl.link().set(set).execute().await.map_err(nl(format!("bringing up {}", self.uplink)))?;
         let index = link_index(&self.host_nl, &self.uplink).await?;
@@ -156,17 +166,33 @@ impl Fabric {
     /// Joins node `index` to the bridge: `n<index>` in the lab, `eth0` with `ip` in the node.
     /// Without `ipv6`, eth0 gets no link-local address, so it sends no IPv6 at all (duplicate
     /// address detection and multicast listener reports would flood the bridge at scale).
-    pub(crate) fn attach(&self, index: usize, ns: &NodeNamespaces, socket: netlink_sys::Socket, ip: Ipv4Addr, ipv6: bool) -> Result<()> {
+    pub(crate) fn attach(
+        &self,
+        index: usize,
+        ns: &NodeNamespaces,
+        socket: netlink_sys::Socket,
+        ip: Ipv4Addr,
+        ipv6: bool,
+    ) -> Result<()> {
         self.io.block_on(async {
             let node_nl = ns::into_handle(socket);
-            let peer = LinkMessageBuilder::<LinkUnspec>::new().name("eth0").index(NODE_ETH_INDEX).setns_by_fd(ns.net.as_raw_fd()).build();
+            let peer = LinkMessageBuilder::<LinkUnspec>::new()
+                .name("eth0")
+                .index(NODE_ETH_INDEX)
+                .setns_by_fd(ns.net.as_raw_fd())
+                .build();
             let port = veth(&format!("n{index}"), peer)
                 .index(PORT_INDEX_BASE + index as u32)
                 .controller(BRIDGE_INDEX)
                 .link_group(PORT_GROUP)
                 .up()
                 .build();
-            self.lab_nl.link().add(port).execute().await.map_err(|e| link_error(&format!("creating veth n{index}"), "veth", e))?;
+            self.lab_nl
+                .link()
+                .add(port)
+                .execute()
+                .await
+                .map_err(|e| link_error(&format!("creating veth n{index}"), "veth", e))?;
             if !ipv6 {
                 let mode = AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]);
                 let quiet = LinkUnspec::new_with_index(NODE_ETH_INDEX)
@@ -245,7 +271,10 @@ pub(crate) fn remove_stale_uplink(name: &str, id: &str) -> Result<bool> {
             Err(e) if errno(&e) == Some(libc::ENODEV) => return Ok(false),
             Err(e) => return Err(nl(format!("looking up {name}"))(e)),
         };
-        let ours = link.attributes.iter().any(|a| matches!(a, LinkAttribute::IfAlias(alias) if *alias == format!("netdriver:{id}")));
+        let ours = link
+            .attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::IfAlias(alias) if *alias == format!("netdriver:{id}")));
         if !ours {
             return Ok(false);
         }

@@ -47,20 +47,20 @@ pub(crate) fn create_net(ipv6: bool) -> Result<(OwnedFd, u64, netlink_sys::Socke
 /// A node's namespaces, with its view of the file system set up, and a netlink socket inside.
 pub(crate) fn create_node(view: &NodeView<'_>) -> Result<(NodeNamespaces, netlink_sys::Socket)> {
     on_thread(|| {
-            let flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
-            unshare(flags).context(|| "unshare(CLONE_NEWNET|CLONE_NEWNS|CLONE_NEWUTS)")?;
-            nix::unistd::sethostname(view.hostname).context(|| "sethostname")?;
-            // Keep our mounts from propagating back to the host.
-            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
-                .context(|| "making / a slave mount in the node's mount namespace")?;
-            bind(view.hosts_file, Path::new("/etc/hosts"))?;
-            bind(view.tmp_dir, Path::new("/tmp"))?;
-            for (target, source) in view.binds {
-                bind(source, target)?;
-            }
-            let (net, net_inode) = open_ns("net")?;
-            let ns = NodeNamespaces { net, mnt: open_ns("mnt")?.0, uts: open_ns("uts")?.0, net_inode };
-            Ok((ns, route_socket()?))
+        let flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
+        unshare(flags).context(|| "unshare(CLONE_NEWNET|CLONE_NEWNS|CLONE_NEWUTS)")?;
+        nix::unistd::sethostname(view.hostname).context(|| "sethostname")?;
+        // Keep our mounts from propagating back to the host.
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
+            .context(|| "making / a slave mount in the node's mount namespace")?;
+        bind(view.hosts_file, Path::new("/etc/hosts"))?;
+        bind(view.tmp_dir, Path::new("/tmp"))?;
+        for (target, source) in view.binds {
+            bind(source, target)?;
+        }
+        let (net, net_inode) = open_ns("net")?;
+        let ns = NodeNamespaces { net, mnt: open_ns("mnt")?.0, uts: open_ns("uts")?.0, net_inode };
+        Ok((ns, route_socket()?))
     })
 }
 
@@ -81,7 +81,12 @@ impl Enter {
     /// Call only between fork and exec.
     pub(crate) unsafe fn join(self) -> std::io::Result<()> {
         let time = self.time.map(|fd| (fd, libc::CLONE_NEWTIME));
-        let all = [Some((self.net, libc::CLONE_NEWNET)), Some((self.uts, libc::CLONE_NEWUTS)), time, Some((self.mnt, libc::CLONE_NEWNS))];
+        let all = [
+            Some((self.net, libc::CLONE_NEWNET)),
+            Some((self.uts, libc::CLONE_NEWUTS)),
+            time,
+            Some((self.mnt, libc::CLONE_NEWNS)),
+        ];
         for (fd, kind) in all.into_iter().flatten() {
             if libc::setns(fd, kind) != 0 {
                 return Err(std::io::Error::last_os_error());
@@ -110,7 +115,10 @@ pub(crate) fn create_time(monotonic: (i64, i64), boottime: (i64, i64)) -> Result
         // Per thread, the file is only under the thread's id (/proc/self is the main thread's).
         let path = format!("/proc/{}/timens_offsets", nix::unistd::gettid());
         std::fs::write(&path, offsets).map_err(|e| match e.raw_os_error() {
-            Some(libc::ERANGE) => Error::invalid("clock offset", "it would move a clock before the host's boot; use a smaller negative offset"),
+            Some(libc::ERANGE) => Error::invalid(
+                "clock offset",
+                "it would move a clock before the host's boot; use a smaller negative offset",
+            ),
             _ => Error::io(format!("writing {path}"), e),
         })?;
         let path = "/proc/thread-self/ns/time_for_children";
@@ -135,8 +143,8 @@ fn open_ns(kind: &str) -> Result<(OwnedFd, u64)> {
 }
 
 fn route_socket() -> Result<netlink_sys::Socket> {
-    let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)
-        .context(|| "opening a netlink socket")?;
+    let mut socket =
+        netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE).context(|| "opening a netlink socket")?;
     socket.bind_auto().context(|| "binding a netlink socket")?;
     socket.set_ext_ack(true).context(|| "enabling netlink extended acks")?;
     Ok(socket)

@@ -14,10 +14,12 @@
 use std::net::Ipv4Addr;
 
 use futures::StreamExt;
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
-use netlink_packet_route::tc::{TcAttribute, TcFilterU32Option, TcHandle, TcMessage, TcU32Key, TcU32Selector, TcU32SelectorFlags};
-use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_core::DefaultNla;
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
+use netlink_packet_route::tc::{
+    TcAttribute, TcFilterU32Option, TcHandle, TcMessage, TcU32Key, TcU32Selector, TcU32SelectorFlags,
+};
+use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::{Handle, LinkIfb};
 
 use super::{errno, nl, PORT_INDEX_BASE};
@@ -46,7 +48,8 @@ pub(crate) struct Sender<'a> {
 /// Fails with a clear error if the kernel has no netem, changing nothing on the nodes.
 pub(crate) async fn probe_netem(lab: &Handle) -> Result<()> {
     // The lab's loopback carries no traffic: try a netem there and remove it.
-    let probe = qdisc(1, TcHandle::ROOT, TcHandle::from(0x10000), "netem", netem::netem_options(&Qos::default(), ticks()?));
+    let probe =
+        qdisc(1, TcHandle::ROOT, TcHandle::from(0x10000), "netem", netem::netem_options(&Qos::default(), ticks()?));
     match send(lab, RouteNetlinkMessage::NewQueueDiscipline(probe), NLM_F_CREATE | NLM_F_EXCL).await {
         Ok(()) => {}
         Err(e) if errno(&e) == Some(libc::ENOENT) => {
@@ -116,7 +119,9 @@ pub(crate) async fn shape_send(lab: &Handle, index: usize, qos: Option<&Qos>) ->
     let Some(q) = qos else { return Ok(()) };
     let device = LinkIfb::new(&format!("i{index}")).index(ifb).link_group(super::PORT_GROUP).up().build();
     lab.link().add(device).execute().await.map_err(|e| match errno(&e) {
-        Some(libc::EOPNOTSUPP) => Error::KernelFeature { feature: "ifb devices".into(), fix: "load it with `modprobe ifb`".into() },
+        Some(libc::EOPNOTSUPP) => {
+            Error::KernelFeature { feature: "ifb devices".into(), fix: "load it with `modprobe ifb`".into() }
+        }
         _ => nl("creating an ifb device")(e),
     })?;
     slot(lab, ifb, TcHandle::ROOT, 0x10, q, ticks()?).await?;
@@ -140,7 +145,12 @@ async fn slot(lab: &Handle, dev: u32, parent: TcHandle, major: u16, q: &Qos, tic
     // with a real token bucket. The queue must hold rate x delay either way.
     let shaped = Qos { rate: None, limit: Some(q.queue_limit()), ..*q };
     let options = netem::netem_options(&shaped, ticks);
-    add(lab, RouteNetlinkMessage::NewQueueDiscipline(qdisc(dev, parent, handle, "netem", options)), "adding a netem qdisc").await?;
+    add(
+        lab,
+        RouteNetlinkMessage::NewQueueDiscipline(qdisc(dev, parent, handle, "netem", options)),
+        "adding a netem qdisc",
+    )
+    .await?;
     if let Some(rate) = q.rate {
         let burst = tbf::tbf_burst(rate);
         let options = tbf::tbf_options(rate, burst, tbf::tbf_limit(rate, burst, TBF_LATENCY), ticks);

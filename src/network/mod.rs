@@ -6,11 +6,11 @@ mod qos;
 
 pub use qos::Direction;
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::clock::{ClockSkew, NodeClock};
@@ -63,8 +63,16 @@ impl Network {
         let record = registry::claim(&spec.name, spec.subnet, spec.nodes.len(), &run_root)?;
         let subnet = record.subnet.parse()?;
         // From here on, Drop reclaims whatever was made if a step fails.
-        let mut network =
-            Network { record, subnet, keep_data: spec.keep_data, levels: levels(spec), nodes: Vec::new(), fabric: None, cut: Mutex::default(), shaping: Mutex::default() };
+        let mut network = Network {
+            record,
+            subnet,
+            keep_data: spec.keep_data,
+            levels: levels(spec),
+            nodes: Vec::new(),
+            fabric: None,
+            cut: Mutex::default(),
+            shaping: Mutex::default(),
+        };
         network.build(spec, progress)?;
         network.apply_conditions(&spec.conditions)?;
         Ok(network)
@@ -72,8 +80,12 @@ impl Network {
 
     fn build(&mut self, spec: &NetworkSpec, mut progress: impl FnMut(Progress)) -> Result<()> {
         let run_dir = self.record.run_dir.clone();
-        let vars: Vec<NodeVars> =
-            spec.nodes.iter().enumerate().map(|(i, name)| NodeVars { name: name.clone(), ip: self.subnet.node(i) }).collect();
+        let vars: Vec<NodeVars> = spec
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, name)| NodeVars { name: name.clone(), ip: self.subnet.node(i) })
+            .collect();
         let subnet_text = self.subnet.to_string();
         let base = Vars {
             index: 0,
@@ -92,7 +104,8 @@ impl Network {
         }
         mkdir(&run_dir)?;
         let hosts = run_dir.join("hosts");
-        std::fs::write(&hosts, hosts_file(self.subnet.host(), &vars)).context(|| format!("writing {}", hosts.display()))?;
+        std::fs::write(&hosts, hosts_file(self.subnet.host(), &vars))
+            .context(|| format!("writing {}", hosts.display()))?;
 
         let mut plans = Vec::with_capacity(spec.nodes.len());
         for (index, name) in spec.nodes.iter().enumerate() {
@@ -101,7 +114,10 @@ impl Network {
         let fabric = self.fabric.insert(Fabric::create(&self.record.id, self.subnet, spec.ipv6)?);
         let net = Arc::new(NetCtx {
             rt: fabric.runtime(),
-            http: reqwest::Client::builder().no_proxy().build().map_err(|e| Error::io("building the HTTP client", std::io::Error::other(e)))?,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .map_err(|e| Error::io("building the HTTP client", std::io::Error::other(e)))?,
         });
         // Namespaces are made on one thread while this one links them up: the two kinds of
         // kernel work overlap on two cores.
@@ -110,7 +126,8 @@ impl Network {
             let (plans, hosts) = (&plans, &hosts);
             scope.spawn(move || {
                 for plan in plans {
-                    let view = NodeView { hostname: &plan.name, hosts_file: hosts, tmp_dir: &plan.tmp, binds: &plan.binds };
+                    let view =
+                        NodeView { hostname: &plan.name, hosts_file: hosts, tmp_dir: &plan.tmp, binds: &plan.binds };
                     let made = fabric::create_node(&view);
                     let failed = made.is_err();
                     if tx.send(made).is_err() || failed {
@@ -131,8 +148,12 @@ impl Network {
                     clock: Mutex::new(NodeClock { skew: ClockSkew::default(), timens: None }),
                 });
                 fabric.attach(index, &ctx.ns, socket, ip, spec.ipv6)?;
-                let services =
-                    spec.services.iter().zip(plan.launches.clone()).map(|(s, l)| Service::new(s.name.clone(), ctx.clone(), l)).collect();
+                let services = spec
+                    .services
+                    .iter()
+                    .zip(plan.launches.clone())
+                    .map(|(s, l)| Service::new(s.name.clone(), ctx.clone(), l))
+                    .collect();
                 self.nodes.push(Node::new(ctx, index, ip, plan.dir.clone(), plan.url.clone(), services));
                 progress(Progress { done: index + 1, total: plans.len() });
             }
@@ -142,11 +163,19 @@ impl Network {
     }
 
     /// Makes a node's directories and renders its services' templates.
-    fn plan_node(&self, spec: &NetworkSpec, index: usize, name: &str, run_dir: &Path, base: Vars<'_>) -> Result<NodePlan> {
+    fn plan_node(
+        &self,
+        spec: &NetworkSpec,
+        index: usize,
+        name: &str,
+        run_dir: &Path,
+        base: Vars<'_>,
+    ) -> Result<NodePlan> {
         let dir = run_dir.join(name);
         let tmp = dir.join("tmp");
         mkdir(&tmp)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).context(|| format!("chmod {}", tmp.display()))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))
+            .context(|| format!("chmod {}", tmp.display()))?;
         let mut launches = Vec::new();
         let mut binds = Vec::new();
         for s in &spec.services {
@@ -303,7 +332,13 @@ fn levels(spec: &NetworkSpec) -> Vec<Vec<usize>> {
     let mut depth = vec![0usize; spec.services.len()];
     for (i, s) in spec.services.iter().enumerate() {
         // validate() guarantees that dependencies come earlier.
-        depth[i] = s.after.iter().filter_map(|d| spec.services.iter().position(|o| &o.name == d)).map(|p| depth[p] + 1).max().unwrap_or(0);
+        depth[i] = s
+            .after
+            .iter()
+            .filter_map(|d| spec.services.iter().position(|o| &o.name == d))
+            .map(|p| depth[p] + 1)
+            .max()
+            .unwrap_or(0);
     }
     let mut levels = vec![Vec::new(); depth.iter().max().map_or(0, |d| d + 1)];
     for (i, d) in depth.into_iter().enumerate() {
@@ -327,7 +362,10 @@ fn run_root(root: &Path) -> Result<PathBuf> {
     if root.starts_with("/tmp") {
         return Err(Error::invalid(
             "run_root",
-            format!("{} is under /tmp, which each node replaces with its own; use e.g. /var/tmp/netdriver", root.display()),
+            format!(
+                "{} is under /tmp, which each node replaces with its own; use e.g. /var/tmp/netdriver",
+                root.display()
+            ),
         ));
     }
     Ok(root)
@@ -340,8 +378,11 @@ fn mkdir(path: &Path) -> Result<()> {
 fn check_privileges() -> Result<()> {
     use caps::{CapSet, Capability};
     let needed = [Capability::CAP_NET_ADMIN, Capability::CAP_SYS_ADMIN];
-    let missing: Vec<String> =
-        needed.iter().filter(|c| !caps::has_cap(None, CapSet::Effective, **c).unwrap_or(false)).map(|c| c.to_string()).collect();
+    let missing: Vec<String> = needed
+        .iter()
+        .filter(|c| !caps::has_cap(None, CapSet::Effective, **c).unwrap_or(false))
+        .map(|c| c.to_string())
+        .collect();
     if missing.is_empty() {
         Ok(())
     } else {

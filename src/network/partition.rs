@@ -28,7 +28,8 @@ impl Network {
             }
         }
         let n = self.nodes.len();
-        let cut = (0..n).flat_map(|a| (0..n).map(move |b| (a, b))).filter(|&(a, b)| group_of[a] != group_of[b]).collect();
+        let cut =
+            (0..n).flat_map(|a| (0..n).map(move |b| (a, b))).filter(|&(a, b)| group_of[a] != group_of[b]).collect();
         self.set_cut(cut)
     }
 
@@ -57,7 +58,8 @@ impl Network {
 
     fn set_cut(&self, cut: BTreeSet<(usize, usize)>) -> Result<()> {
         let mut current = self.cut.lock().unwrap_or_else(|e| e.into_inner());
-        let pairs: Vec<(Ipv4Addr, Ipv4Addr)> = cut.iter().map(|&(a, b)| (self.nodes[a].ip(), self.nodes[b].ip())).collect();
+        let pairs: Vec<(Ipv4Addr, Ipv4Addr)> =
+            cut.iter().map(|&(a, b)| (self.nodes[a].ip(), self.nodes[b].ip())).collect();
         self.fabric.as_ref().expect("a live network has its fabric").set_cut(&pairs)?;
         *current = cut;
         Ok(())

@@ -103,11 +103,17 @@ impl Network {
             .flat_map(|s| s.receive.keys().copied().chain(s.pairs.keys().map(|&(_, b)| b)))
             .filter(|&b| receive_of(&current, b) != receive_of(&next, b))
             .collect();
-        let senders: BTreeSet<usize> =
-            current.send.keys().chain(next.send.keys()).copied().filter(|a| current.send.get(a) != next.send.get(a)).collect();
+        let senders: BTreeSet<usize> = current
+            .send
+            .keys()
+            .chain(next.send.keys())
+            .copied()
+            .filter(|a| current.send.get(a) != next.send.get(a))
+            .collect();
         for b in receivers {
             let (all, from) = receive_of(&next, b);
-            let from: Vec<Sender<'_>> = from.into_iter().map(|(a, qos)| Sender { index: a, ip: self.nodes[a].ip(), qos }).collect();
+            let from: Vec<Sender<'_>> =
+                from.into_iter().map(|(a, qos)| Sender { index: a, ip: self.nodes[a].ip(), qos }).collect();
             fabric.shape_receive(b, all, &from)?;
         }
         for a in senders {

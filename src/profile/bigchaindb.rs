@@ -85,7 +85,8 @@ impl Profile for BigchainDb {
             .ready(Probe::Http(Template::parse(&format!("http://{{ip}}:{API_PORT}/"))?), Duration::from_secs(90))
             .after(DB);
         let tendermint = self.tendermint.service(TENDERMINT)?.after(BIGCHAINDB).restart_with(BIGCHAINDB);
-        let mut spec = NetworkSpec::new(name, nodes).service(self.database.service(DB)?).service(server).service(tendermint);
+        let mut spec =
+            NetworkSpec::new(name, nodes).service(self.database.service(DB)?).service(server).service(tendermint);
         spec.url = Some(Template::parse(&format!("http://{{ip}}:{API_PORT}/api/v1/"))?);
         Ok(spec)
     }
@@ -116,7 +117,10 @@ impl Profile for BigchainDb {
         match service {
             TENDERMINT => Ok(Tendermint::config_file(node.service(TENDERMINT)?.data_dir())),
             BIGCHAINDB => Ok(bigchaindb_config(node)),
-            other => Err(Error::invalid("service", format!("{other} has no configuration file; {BIGCHAINDB} and {TENDERMINT} have"))),
+            other => Err(Error::invalid(
+                "service",
+                format!("{other} has no configuration file; {BIGCHAINDB} and {TENDERMINT} have"),
+            )),
         }
     }
 }
@@ -199,5 +203,7 @@ fn interpreter(script: &Path) -> Result<PathBuf> {
         .and_then(|l| l.split_whitespace().next())
         .map(PathBuf::from)
         .filter(|p| p.is_file())
-        .ok_or_else(|| Error::invalid(script.display().to_string(), "not a Python script with a #! line naming its interpreter"))
+        .ok_or_else(|| {
+            Error::invalid(script.display().to_string(), "not a Python script with a #! line naming its interpreter")
+        })
 }

@@ -76,7 +76,10 @@ pub fn merge(doc: &mut Value, settings: &Value) -> Result<()> {
                 return Err(Error::invalid("settings", format!("'{key}' has an empty part")));
             }
             let Value::Object(map) = target else {
-                return Err(Error::invalid("settings", format!("'{key}': '{part}' is inside a value that is not a table")));
+                return Err(Error::invalid(
+                    "settings",
+                    format!("'{key}': '{part}' is inside a value that is not a table"),
+                ));
             };
             if parts.peek().is_some() {
                 target = map.entry(part).or_insert_with(|| Value::Object(Map::new()));
@@ -110,7 +113,10 @@ mod tests {
     fn merges_nested_dotted_and_null() {
         let mut doc = json!({"moniker": "a", "p2p": {"pex": true, "laddr": "x"}, "gone": 1});
         merge(&mut doc, &json!({"p2p": {"pex": false}, "consensus.timeout_commit": "1s", "gone": null})).unwrap();
-        assert_eq!(doc, json!({"moniker": "a", "p2p": {"pex": false, "laddr": "x"}, "consensus": {"timeout_commit": "1s"}}));
+        assert_eq!(
+            doc,
+            json!({"moniker": "a", "p2p": {"pex": false, "laddr": "x"}, "consensus": {"timeout_commit": "1s"}})
+        );
         assert!(merge(&mut doc, &json!({"moniker.x": 1})).unwrap_err().to_string().contains("not a table"));
         assert!(merge(&mut doc, &json!([1])).is_err());
     }
@@ -120,7 +126,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("netdriver-config-{}", std::process::id()));
         let file = ConfigFile::new(dir.join("config.toml"), Format::Toml);
         file.write(&json!({"p2p": {"seeds": ""}, "moniker": "n0"})).unwrap();
-        file.update(&json!({"p2p.persistent_peers": "id@10.0.0.2:26656", "consensus": {"create_empty_blocks": false}})).unwrap();
+        file.update(&json!({"p2p.persistent_peers": "id@10.0.0.2:26656", "consensus": {"create_empty_blocks": false}}))
+            .unwrap();
         let text = std::fs::read_to_string(&file.path).unwrap();
         assert!(text.starts_with("moniker = \"n0\""), "{text}");
         let doc = file.read().unwrap();

@@ -27,7 +27,8 @@ impl Kvstore {
     pub fn locate(given: Option<&Path>) -> Result<Kvstore> {
         let binary = match given {
             Some(path) => super::locate("tendermint", "tendermint", Some(path))?,
-            None => super::locate("tendermint", "tendermint", None).or_else(|e| super::locate("tendermint", "cometbft", None).map_err(|_| e))?,
+            None => super::locate("tendermint", "tendermint", None)
+                .or_else(|e| super::locate("tendermint", "cometbft", None).map_err(|_| e))?,
         };
         Ok(Kvstore { tendermint: Tendermint::new(binary)? })
     }
@@ -45,7 +46,11 @@ impl Profile for Kvstore {
     }
 
     fn prepare(&self, network: &Network) -> Result<()> {
-        self.tendermint.prepare_testnet(network, "tendermint", &json!({"proxy_app": "kvstore", "consensus": {"create_empty_blocks": false}}))
+        self.tendermint.prepare_testnet(
+            network,
+            "tendermint",
+            &json!({"proxy_app": "kvstore", "consensus": {"create_empty_blocks": false}}),
+        )
     }
 
     fn settle(&self, network: &Network) -> Result<()> {

@@ -94,7 +94,11 @@ impl Cluster {
     }
 
     /// Like [`Cluster::up`], reporting progress after each node.
-    pub fn up_with_progress(profile: Arc<dyn Profile>, spec: &NetworkSpec, progress: impl FnMut(crate::Progress)) -> Result<Cluster> {
+    pub fn up_with_progress(
+        profile: Arc<dyn Profile>,
+        spec: &NetworkSpec,
+        progress: impl FnMut(crate::Progress),
+    ) -> Result<Cluster> {
         let network = Network::up_with_progress(spec, progress)?;
         profile.prepare(&network)?;
         Ok(Cluster { network, profile })
@@ -203,6 +207,9 @@ impl Profile for Manifest {
     }
 
     fn config_file(&self, _: &Node, service: &str) -> Result<ConfigFile> {
-        Err(Error::invalid("service", format!("{service}: a manifest's services have no configuration files netdriver knows")))
+        Err(Error::invalid(
+            "service",
+            format!("{service}: a manifest's services have no configuration files netdriver knows"),
+        ))
     }
 }

@@ -33,10 +33,16 @@ pub struct Tendermint {
 impl Tendermint {
     /// The binary at `binary`, asking it for its version to learn its command spelling.
     pub fn new(binary: PathBuf) -> Result<Tendermint> {
-        let out = Command::new(&binary).arg("version").output().context(|| format!("running {} version", binary.display()))?;
+        let out = Command::new(&binary)
+            .arg("version")
+            .output()
+            .context(|| format!("running {} version", binary.display()))?;
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !out.status.success() || version.is_empty() {
-            return Err(Error::invalid(binary.display().to_string(), "`version` printed nothing: not a Tendermint binary"));
+            return Err(Error::invalid(
+                binary.display().to_string(),
+                "`version` printed nothing: not a Tendermint binary",
+            ));
         }
         Ok(Tendermint { underscores: spelled_with_underscores(&version), binary })
     }
@@ -61,22 +67,31 @@ impl Tendermint {
         Ok(ServiceSpec::new(name, &binary)?
             .args(["node", "--home", "{data}"])?
             .reset_with([&*binary, &self.subcommand("unsafe-reset-all"), "--home", "{data}"])?
-            .ready(Probe::Http(crate::template::Template::parse(&format!("http://{{ip}}:{RPC_PORT}/status"))?), Duration::from_secs(60)))
+            .ready(
+                Probe::Http(crate::template::Template::parse(&format!("http://{{ip}}:{RPC_PORT}/status"))?),
+                Duration::from_secs(60),
+            ))
     }
 
     /// Writes a testnet into the data directories of `service` on every node of `network`:
     /// keys, one genesis listing every node as a validator of power 10, and a configuration
     /// with every other node as a persistent peer, `settings` merged last.
     pub fn prepare_testnet(&self, network: &Network, service: &str, settings: &Value) -> Result<()> {
-        let homes: Vec<PathBuf> =
-            network.nodes().iter().map(|n| n.service(service).map(|s| s.data_dir().to_path_buf())).collect::<Result<_>>()?;
+        let homes: Vec<PathBuf> = network
+            .nodes()
+            .iter()
+            .map(|n| n.service(service).map(|s| s.data_dir().to_path_buf()))
+            .collect::<Result<_>>()?;
         // `init` and `show-node-id` start a Go runtime each: run them a few nodes at a time.
         let ids: Vec<String> = std::thread::scope(|scope| {
             let workers: Vec<_> = homes
                 .chunks(homes.len().div_ceil(8))
                 .map(|chunk| scope.spawn(move || chunk.iter().map(|home| self.init(home)).collect::<Result<Vec<_>>>()))
                 .collect();
-            workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err(Error::State("tendermint init panicked".into())))).collect::<Result<Vec<_>>>()
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|_| Err(Error::State("tendermint init panicked".into()))))
+                .collect::<Result<Vec<_>>>()
         })?
         .into_iter()
         .flatten()
@@ -86,7 +101,9 @@ impl Tendermint {
         let mut validators = Vec::new();
         for (node, home) in network.nodes().iter().zip(&homes) {
             let key = read_json(&home.join("config/priv_validator_key.json"))?;
-            validators.push(json!({"address": key["address"], "pub_key": key["pub_key"], "power": "10", "name": node.name()}));
+            validators.push(
+                json!({"address": key["address"], "pub_key": key["pub_key"], "power": "10", "name": node.name()}),
+            );
         }
         genesis["validators"] = Value::Array(validators);
         let genesis = serde_json::to_string_pretty(&genesis).map_err(|e| Error::invalid("genesis", e.to_string()))?;
@@ -154,14 +171,19 @@ impl Tendermint {
     fn init(&self, home: &Path) -> Result<String> {
         let home_arg = home.as_os_str();
         self.run(Command::new(&self.binary).arg("init").arg("--home").arg(home_arg))?;
-        let id = self.run(Command::new(&self.binary).arg(self.subcommand("show-node-id")).arg("--home").arg(home_arg))?;
+        let id =
+            self.run(Command::new(&self.binary).arg(self.subcommand("show-node-id")).arg("--home").arg(home_arg))?;
         Ok(id.trim().to_string())
     }
 
     fn run(&self, cmd: &mut Command) -> Result<String> {
         let out = cmd.output().context(|| format!("running {cmd:?}"))?;
         if !out.status.success() {
-            return Err(Error::State(format!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim())));
+            return Err(Error::State(format!(
+                "{cmd:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

@@ -164,7 +164,10 @@ impl Qos {
         let mut qos = Qos::default();
         for (key, value) in settings {
             if !Qos::SETTINGS.contains(&key) {
-                return Err(Error::invalid("qos", format!("unknown setting '{key}'; known: {}", Qos::SETTINGS.join(", "))));
+                return Err(Error::invalid(
+                    "qos",
+                    format!("unknown setting '{key}'; known: {}", Qos::SETTINGS.join(", ")),
+                ));
             }
             qos.set(key, value).map_err(|e| Error::invalid(format!("qos {key}"), e.to_string()))?;
         }
@@ -176,7 +179,9 @@ impl Qos {
     /// [`Qos::validate`]. A loss correlation without a loss means 0% loss.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let percent = || value.parse::<Percent>();
-        let count = || value.parse::<u32>().map_err(|_| Error::invalid(key, format!("'{value}' is not a whole number of packets")));
+        let count = || {
+            value.parse::<u32>().map_err(|_| Error::invalid(key, format!("'{value}' is not a whole number of packets")))
+        };
         let (loss, loss_correlation) = match self.loss {
             Loss::Random { percent, correlation } => (percent, correlation),
             _ => (Percent::ZERO, Percent::ZERO),
@@ -198,7 +203,10 @@ impl Qos {
             "rate" => self.rate = Some(value.parse()?),
             "limit" => self.limit = Some(count()?),
             other => {
-                return Err(Error::invalid("qos", format!("unknown setting '{other}'; known: {}", Qos::SETTINGS.join(", "))))
+                return Err(Error::invalid(
+                    "qos",
+                    format!("unknown setting '{other}'; known: {}", Qos::SETTINGS.join(", ")),
+                ))
             }
         }
         Ok(())
@@ -316,8 +324,14 @@ mod tests {
 
     #[test]
     fn settings_from_text() {
-        let qos = Qos::from_settings([("delay", "50ms"), ("loss", "1%"), ("loss_correlation", "25%"), ("rate", "8mbit"), ("limit", "100")])
-            .unwrap();
+        let qos = Qos::from_settings([
+            ("delay", "50ms"),
+            ("loss", "1%"),
+            ("loss_correlation", "25%"),
+            ("rate", "8mbit"),
+            ("limit", "100"),
+        ])
+        .unwrap();
         assert_eq!(qos.delay, ms(50));
         assert_eq!(qos.loss, Loss::Random { percent: "1%".parse().unwrap(), correlation: "25%".parse().unwrap() });
         assert_eq!((qos.rate, qos.limit), (Some("8mbit".parse().unwrap()), Some(100)));
