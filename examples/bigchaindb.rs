@@ -10,10 +10,9 @@
 //! ```
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netdriver::profile::{BigchainDb, Cluster};
+use netdriver::profile::{BigchainDb, Profile};
 
 const SIGN: &str = "
 import json
@@ -28,7 +27,7 @@ print(json.dumps(tx.sign([alice.private_key]).to_dict()))
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let profile = BigchainDb::locate(|_| None)?;
     let started = Instant::now();
-    let network = Cluster::launch(Arc::new(profile.clone()), "bigchaindb-rs", 4)?;
+    let network = profile.launch("bigchaindb-rs", 4)?;
     println!("4 nodes up in {:.1} s, logs in {}", started.elapsed().as_secs_f64(), network.run_dir().display());
     let [node0, node1, ..] = network.nodes() else { unreachable!("four nodes") };
 

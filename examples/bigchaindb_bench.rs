@@ -8,39 +8,38 @@
 //! sudo cargo run --release --example bigchaindb_bench -- 4 8
 //! ```
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use netdriver::profile::{BigchainDb, BigchainDbNode, Cluster, Profile};
+use netdriver::profile::{BigchainDb, BigchainDbNode, Profile};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sizes: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
-    let profile: Arc<dyn Profile> = Arc::new(BigchainDb::locate(|_| None)?);
+    let profile = BigchainDb::locate(|_| None)?;
     println!("| nodes | bring-up + prepare | start, all nodes at once | start, node by node | speedup |");
     println!("|---:|---:|---:|---:|---:|");
     for n in if sizes.is_empty() { vec![4] } else { sizes } {
         let t = Instant::now();
-        let cluster = Cluster::up(profile.clone(), &profile.spec("bdb-bench", n)?)?;
+        let network = profile.up(&profile.spec("bdb-bench", n)?)?;
         let up = t.elapsed().as_secs_f64();
 
         let t = Instant::now();
-        cluster.start()?;
+        profile.start(&network)?;
         let parallel = t.elapsed().as_secs_f64();
 
-        cluster.stop()?;
-        for node in cluster.nodes() {
+        network.stop()?;
+        for node in network.nodes() {
             node.reset_db()?;
             node.reset_tendermint()?;
         }
         let t = Instant::now();
-        for node in cluster.nodes() {
+        for node in network.nodes() {
             node.start()?;
         }
-        profile.settle(&cluster)?;
+        profile.settle(&network)?;
         let sequential = t.elapsed().as_secs_f64();
 
         println!("| {n} | {up:.2} s | {parallel:.2} s | {sequential:.2} s | {:.1}x |", sequential / parallel);
-        cluster.down()?;
+        network.down()?;
     }
     Ok(())
 }

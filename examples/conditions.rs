@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use netdriver::{Direction, Network, NetworkSpec, Qos};
+use netdriver::{Direction, Network, NetworkSpec, Qos, QosTarget};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -15,11 +15,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => 100,
     };
     let network = Network::up(&NetworkSpec::new("bench-conditions", n))?;
-    let names: Vec<&str> = network.nodes().iter().map(|node| node.name()).collect();
+    let names: Vec<&str> = network.nodes().iter().map(netdriver::Node::name).collect();
     let (left, right) = names.split_at(n / 2);
 
     let t = Instant::now();
-    network.partition(&[left, right])?;
+    network.partition([left, right])?;
     let partition = t.elapsed().as_secs_f64();
     let pairs = network.cuts().len();
     let t = Instant::now();
@@ -28,7 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let delay = Qos { delay: Duration::from_millis(10), ..Qos::default() };
     let t = Instant::now();
-    let shaped = names.iter().try_for_each(|node| network.configure_qos(node, Direction::Receive, delay));
+    let shaped =
+        names.iter().try_for_each(|node| network.configure_qos(&QosTarget::node(*node, Direction::Receive), delay));
     match shaped {
         Ok(()) => {
             let apply = t.elapsed().as_secs_f64();

@@ -180,6 +180,8 @@ pub(crate) struct NodeClock {
 pub struct ClockReport {
     /// Services running with the old clocks: they get the new ones when restarted.
     pub restart_needed: Vec<String>,
+    /// Services restarted to get the new clocks (asked for with `restart`).
+    pub restarted: Vec<String>,
     /// Services whose program libfaketime cannot reach, with the reason: their wall clock
     /// stays the host's.
     pub wall_clock_unchanged: Vec<(String, String)>,

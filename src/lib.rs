@@ -18,28 +18,50 @@
 //! assert!(out.status.success());
 //! # Ok::<(), netdriver::Error>(())
 //! ```
+//!
+//! ## Layers
+//!
+//! Read the modules bottom-up. Each names (through `crate::`) only the ones listed before it,
+//! so no layer reaches into a higher one and the module graph has no cycle;
+//! `scripts/check-layers` checks it.
+//!
+//! | layer | modules, in order | what they own |
+//! |---|---|---|
+//! | values | `error`, `units`, `subnet`, `template`, `config`, `shaping`, `clock` | the error type, durations, IPv4 subnets, placeholders, configuration files, link shaping values and their qdisc encodings, clock offsets |
+//! | kernel primitives | `runtime`, `ns`, `fabric`, `process` | the async runtime for netlink and probes; namespaces and what a node's mount namespace shows; the lab's bridge, veths, partitions and qdiscs; spawning into namespaces and the process table |
+//! | specs | `spec`, `manifest` | what a network should be, in code or as a TOML manifest |
+//! | live networks | `registry`, `gc`, `inside`, `service`, `node`, `network` | run records and subnet picking; reclaiming dead runs; what a node's processes share; services; nodes; networks |
+//! | profiles | `profile` | ready-made application networks: Tendermint, kvstore, BigchainDB |
+//! | faces | `control` | the control socket; the CLI (`src/cli`) and the Python package (`python/`) are crates above the library and only translate |
 
 pub mod clock;
+pub mod config;
 pub mod control;
 pub mod error;
 mod fabric;
+pub mod gc;
+mod inside;
 pub mod manifest;
 pub mod network;
 pub mod node;
+mod ns;
 mod process;
 pub mod profile;
 mod registry;
+mod runtime;
 pub mod service;
 pub mod shaping;
 pub mod spec;
+pub mod subnet;
 pub mod template;
 pub mod units;
 
 pub use clock::{ClockReport, ClockSkew, Offset};
 pub use error::{Error, Result};
-pub use network::{Direction, Network, Progress};
+pub use gc::{gc, GcReport};
+pub use network::{Network, Progress};
 pub use node::Node;
-pub use registry::{gc, GcReport};
-pub use service::{Service, ServiceState};
-pub use shaping::{Distribution, Loss, Percent, Qos, Rate};
-pub use spec::{Conditions, NetworkSpec, Probe, QosRule, ServiceSpec, Subnet};
+pub use service::{Op, Service, ServiceState};
+pub use shaping::{Direction, Distribution, Loss, Percent, Qos, Rate};
+pub use spec::{Conditions, NetworkSpec, Probe, QosRule, QosTarget, ServiceSpec};
+pub use subnet::Subnet;

@@ -7,75 +7,13 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::Arc;
-use std::time::Duration;
 
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Mutex;
-
-use crate::clock::{faketime_blind_spot, ClockReport, ClockSkew, NodeClock};
-use crate::error::{Context, Error, Result};
-use crate::fabric::{self, Enter, NodeNamespaces};
+use crate::clock::{faketime_blind_spot, ClockReport, ClockSkew, NodeClock, Offset};
+use crate::error::{Error, Result};
+use crate::inside::{Entry, NodeCtx};
+use crate::ns;
 use crate::process::{self, Tie};
-use crate::service::Service;
-
-/// What the services of a node share with it.
-#[derive(Debug)]
-pub(crate) struct NodeCtx {
-    pub(crate) name: String,
-    pub(crate) run_id: String,
-    pub(crate) ns: NodeNamespaces,
-    pub(crate) net: Arc<NetCtx>,
-    pub(crate) clock: Mutex<NodeClock>,
-}
-
-/// What a process needs to start inside a node: the namespaces to join (the time namespace
-/// held open until the spawn is done) and the environment of the node's clock.
-pub(crate) struct Entry {
-    pub(crate) enter: Enter,
-    pub(crate) env: Vec<(String, String)>,
-    /// Keeps the time namespace descriptor in `enter` open while the entry lives.
-    _timens: Option<OwnedFd>,
-}
-
-impl NodeCtx {
-    /// The current [`Entry`] into the node.
-    pub(crate) fn entry(&self) -> Result<Entry> {
-        let clock = self.clock.lock().unwrap_or_else(|e| e.into_inner());
-        let timens = clock
-            .timens
-            .as_ref()
-            .map(OwnedFd::try_clone)
-            .transpose()
-            .context(|| "duplicating the time namespace descriptor")?;
-        let enter = self.ns.enter(timens.as_ref().map(AsRawFd::as_raw_fd));
-        Ok(Entry { enter, env: clock.skew.env(), _timens: timens })
-    }
-}
-
-/// What every node of a network shares: the runtime for HTTP probes.
-#[derive(Debug)]
-pub(crate) struct NetCtx {
-    pub(crate) rt: tokio::runtime::Handle,
-    pub(crate) http: reqwest::Client,
-}
-
-impl NetCtx {
-    /// Whether a GET of `url` answers with a 2xx status within a second.
-    pub(crate) fn http_ok(&self, url: &str) -> bool {
-        crate::fabric::block_on(&self.rt, async {
-            let response = self.http.get(url).timeout(Duration::from_secs(1)).send().await;
-            response.is_ok_and(|r| r.status().is_success())
-        })
-    }
-
-    /// The body of a GET of `url` if it answers with a 2xx status within a second.
-    pub(crate) fn http_text(&self, url: &str) -> Option<String> {
-        crate::fabric::block_on(&self.rt, async {
-            let response = self.http.get(url).timeout(Duration::from_secs(1)).send().await.ok()?;
-            response.error_for_status().ok()?.text().await.ok()
-        })
-    }
-}
+use crate::service::{Op, Service, ServiceState};
 
 /// One node of a network.
 #[derive(Debug)]
@@ -149,7 +87,7 @@ impl Node {
     /// services that must restart with it ([`ServiceSpec::restart_with`]) restart if they run
     /// or exited on their own (not if they were stopped). A no-op if it runs.
     ///
-    /// [`ServiceSpec::restart_with`]: crate::ServiceSpec::restart_with
+    /// [`ServiceSpec::restart_with`]: crate::spec::ServiceSpec::restart_with
     pub fn start_service(&self, name: &str) -> Result<()> {
         self.started(self.service(name)?)
     }
@@ -161,11 +99,36 @@ impl Node {
         self.started(service)
     }
 
+    /// Applies `op` to the service `service`, or with `None` to every service of the node in
+    /// dependency order (reversed for the operations that take a node down). Starting honours
+    /// the restart rule of [`Node::start_service`].
+    pub fn apply(&self, op: Op, service: Option<&str>) -> Result<()> {
+        let Some(name) = service else {
+            return match op {
+                Op::Start => self.start(),
+                Op::Stop => self.stop(),
+                Op::Restart => self.stop().and_then(|()| self.start()),
+                Op::Kill | Op::Pause => self.services.iter().rev().try_for_each(|s| self.apply(op, Some(s.name()))),
+                Op::Resume | Op::Reset => self.services.iter().try_for_each(|s| self.apply(op, Some(s.name()))),
+            };
+        };
+        let service = self.service(name)?;
+        match op {
+            Op::Start => self.started(service),
+            Op::Stop => service.stop(),
+            Op::Kill => service.kill(),
+            Op::Pause => service.pause(),
+            Op::Resume => service.resume(),
+            Op::Restart => self.restart_service(name),
+            Op::Reset => service.reset(),
+        }
+    }
+
     fn started(&self, service: &Service) -> Result<()> {
         if service.start_fresh()? {
             // Running, or exited on its own (a client that died with its server); a service
             // stopped on purpose stays stopped.
-            let up_or_died = |s: &Service| s.pid().is_some() || matches!(s.state(), crate::ServiceState::Exited(_));
+            let up_or_died = |s: &Service| s.pid().is_some() || matches!(s.state(), ServiceState::Exited(_));
             for bound in self.services.iter().filter(|s| s.restarts_with(service.name()) && up_or_died(s)) {
                 bound.restart()?;
             }
@@ -198,32 +161,40 @@ impl Node {
     /// Shifts the node's clocks for processes started from now on, and says which running
     /// services keep the old clocks until restarted and which programs' wall clock
     /// libfaketime cannot shift. A clock cannot change under a running process: its time
-    /// namespace's offsets are fixed once a process is inside.
-    pub fn configure_clock(&self, skew: ClockSkew) -> Result<ClockReport> {
+    /// namespace's offsets are fixed once a process is inside. With `restart`, the running
+    /// services are restarted at once, so that they get the new clocks now.
+    pub fn configure_clock(&self, skew: ClockSkew, restart: bool) -> Result<ClockReport> {
         skew.validate()?;
-        let timens = match skew.needs_namespace() {
-            true => Some(fabric::create_time(skew.monotonic.secs_nanos(), skew.boottime.secs_nanos())?),
-            false => None,
+        let timens = if skew.needs_namespace() {
+            Some(ns::create_time(skew.monotonic.secs_nanos(), skew.boottime.secs_nanos())?)
+        } else {
+            None
         };
         let mut report = ClockReport::default();
         for s in &self.services {
             if s.pid().is_some() {
                 report.restart_needed.push(s.name().to_string());
             }
-            if skew.realtime != crate::clock::Offset::ZERO {
-                let program = crate::process::find_program(s.program());
+            if skew.realtime != Offset::ZERO {
+                let program = process::find_program(s.program());
                 if let Some(reason) = program.and_then(|p| faketime_blind_spot(&p)) {
                     report.wall_clock_unchanged.push((s.name().to_string(), reason));
                 }
             }
         }
-        *self.ctx.clock.lock().unwrap_or_else(|e| e.into_inner()) = NodeClock { skew, timens };
+        *self.ctx.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = NodeClock { skew, timens };
+        if restart {
+            for name in std::mem::take(&mut report.restart_needed) {
+                self.restart_service(&name)?;
+                report.restarted.push(name);
+            }
+        }
         Ok(report)
     }
 
     /// The node's current clock setting.
     pub fn clock(&self) -> ClockSkew {
-        self.ctx.clock.lock().unwrap_or_else(|e| e.into_inner()).skew.clone()
+        self.ctx.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).skew.clone()
     }
 
     /// Runs `argv` inside the node to completion and collects its output.

@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::fabric::{self, Enter};
+use crate::ns::{self, Enter};
 
 /// The environment variable that marks every process netdriver starts with its run id.
 pub(crate) const RUN_MARKER: &str = "NETDRIVER_RUN";
@@ -38,7 +38,9 @@ pub(crate) fn prepare(cmd: &mut Command, ns: Enter, tie: Tie) {
         .or_else(|| std::env::current_dir().ok())
         .and_then(|d| CString::new(d.as_os_str().as_bytes()).ok());
     let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure makes only async-signal-safe system calls.
+    // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
+    // calls are allowed: it makes plain system calls and allocates nothing (its errors are OS
+    // error codes, which io::Error holds without allocating).
     unsafe {
         cmd.pre_exec(move || {
             ns.join()?;
@@ -55,8 +57,9 @@ pub(crate) fn prepare(cmd: &mut Command, ns: Enter, tie: Tie) {
                 if libc::setsid() < 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // The controller exited during the spawn: PDEATHSIG was set too late to fire.
                 if libc::getppid() != parent {
-                    return Err(std::io::Error::other("the controller exited during spawn"));
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
             }
             Ok(())
@@ -84,7 +87,7 @@ pub(crate) fn on_spawner<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'stat
     let job: Job = Box::new(move || {
         let _ = tx.send(f());
     });
-    sender.lock().unwrap_or_else(|e| e.into_inner()).send(job).expect("spawner thread is gone");
+    sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(job).expect("spawner thread is gone");
     rx.recv().expect("spawner thread dropped a job")
 }
 
@@ -127,7 +130,7 @@ impl Table {
             pids()
                 .filter_map(|pid| {
                     let (proc, _) = read_stat(pid)?;
-                    Some(Proc { net: fabric::inode_of(Path::new(&format!("/proc/{pid}/ns/net"))), ..proc })
+                    Some(Proc { net: ns::inode_of(Path::new(&format!("/proc/{pid}/ns/net"))), ..proc })
                 })
                 .collect(),
         )
@@ -193,8 +196,7 @@ pub(crate) fn kill_until_gone(find: impl Fn() -> Vec<i32>) -> usize {
 /// Whether `pid` is a running (not zombie) process.
 pub(crate) fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rfind(')').and_then(|i| s.get(i + 2..i + 3)) != Some("Z"))
-        .unwrap_or(false)
+        .is_ok_and(|s| s.rfind(')').and_then(|i| s.get(i + 2..i + 3)) != Some("Z"))
 }
 
 /// Finds `program` the way exec does: a path as is, a bare name on PATH.

@@ -1,12 +1,10 @@
 //! The run registry in `/run/netdriver`: one record per live network.
 //!
 //! A record names what a controller made (its uplink, its namespaces, its subnet) and who it
-//! is (pid and start time). Parallel networks read the records to pick distinct ids and
-//! subnets; a later run, or `netdriver gc`, reclaims what a dead controller left behind, and
-//! only that: processes are matched by namespace *and* by the run id in their environment,
-//! the uplink by name *and* alias.
+//! is (pid and start time). Parallel networks read the records under the registry's lock to
+//! pick distinct ids and subnets; [`crate::gc`] reclaims what the records of dead controllers
+//! name.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Context, Error, Result};
 use crate::fabric;
 use crate::process;
-use crate::spec::Subnet;
+use crate::subnet::Subnet;
 
 /// Where records, locks and control sockets live.
 pub(crate) const DIR: &str = "/run/netdriver";
@@ -75,58 +73,65 @@ impl Record {
 /// Every readable record, live or not.
 pub(crate) fn records() -> Vec<Record> {
     let Ok(dir) = std::fs::read_dir(DIR) else { return Vec::new() };
-    dir.filter_map(|e| e.ok())
+    dir.filter_map(std::result::Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
         .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
         .collect()
 }
 
-/// The registry lock: held while records are read and written, released on drop.
-struct Lock {
+/// The registry, locked: held while records are read and written, released on drop.
+pub(crate) struct Registry {
     _flock: Flock<File>,
 }
 
-fn lock() -> Result<Lock> {
-    std::fs::create_dir_all(DIR).context(|| format!("creating {DIR}"))?;
-    let path = Path::new(DIR).join("lock");
-    let file = File::create(&path).context(|| format!("opening {}", path.display()))?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map(|f| Lock { _flock: f })
-        .map_err(|(_, e)| Error::io(format!("locking {}", path.display()), e))
-}
+impl Registry {
+    /// Waits for the registry's lock.
+    pub(crate) fn lock() -> Result<Registry> {
+        std::fs::create_dir_all(DIR).context(|| format!("creating {DIR}"))?;
+        let path = Path::new(DIR).join("lock");
+        let file = File::create(&path).context(|| format!("opening {}", path.display()))?;
+        Flock::lock(file, FlockArg::LockExclusive)
+            .map(|f| Registry { _flock: f })
+            .map_err(|(_, e)| Error::io(format!("locking {}", path.display()), e))
+    }
 
-/// Reserves an id and a subnet for a new run and writes its record.
-pub(crate) fn claim(name: &str, wanted: Option<Subnet>, nodes: usize, run_root: &Path) -> Result<Record> {
-    let _lock = lock()?;
-    reclaim_dead();
-    let live = records();
-    let taken: Vec<Subnet> = host_routes().into_iter().chain(live.iter().filter_map(Record::subnet)).collect();
-    let subnet = match wanted {
-        Some(s) => match taken.iter().find(|t| t.overlaps(&s)) {
-            Some(t) => {
-                return Err(Error::Subnet(format!(
-                    "{s} overlaps {t}, which the host or another network uses; pick another or leave it unset"
-                )))
-            }
-            None => s,
-        },
-        None => pick_subnet(nodes, &taken)?,
-    };
-    let me = std::process::id() as i32;
-    let id = new_id(&live);
-    let record = Record {
-        run_dir: run_root.join(format!("{name}-{id}")),
-        id,
-        name: name.to_string(),
-        pid: me,
-        start_time: process::start_time(me).unwrap_or(0),
-        subnet: subnet.to_string(),
-        uplink: String::new(),
-        netns: Vec::new(),
-    };
-    let record = Record { uplink: format!("{}{}", fabric::UPLINK_PREFIX, record.id), ..record };
-    record.save()?;
-    Ok(record)
+    /// The records of runs whose controller died.
+    #[expect(clippy::unused_self, reason = "holding the guard is what makes the answer stand")]
+    pub(crate) fn dead(&self) -> Vec<Record> {
+        records().into_iter().filter(|r| !r.is_live()).collect()
+    }
+
+    /// Reserves an id and a subnet for a new run and writes its record.
+    #[expect(clippy::unused_self, reason = "holding the guard keeps another run from taking the same id or subnet")]
+    pub(crate) fn claim(&self, name: &str, wanted: Option<Subnet>, nodes: usize, run_root: &Path) -> Result<Record> {
+        let live = records();
+        let taken: Vec<Subnet> = host_routes().into_iter().chain(live.iter().filter_map(Record::subnet)).collect();
+        let subnet = match wanted {
+            Some(s) => match taken.iter().find(|t| t.overlaps(&s)) {
+                Some(t) => {
+                    return Err(Error::Subnet(format!(
+                        "{s} overlaps {t}, which the host or another network uses; pick another or leave it unset"
+                    )))
+                }
+                None => s,
+            },
+            None => pick_subnet(nodes, &taken)?,
+        };
+        let me = std::process::id() as i32;
+        let id = new_id(&live);
+        let record = Record {
+            run_dir: run_root.join(format!("{name}-{id}")),
+            uplink: format!("{}{id}", fabric::UPLINK_PREFIX),
+            id,
+            name: name.to_string(),
+            pid: me,
+            start_time: process::start_time(me).unwrap_or(0),
+            subnet: subnet.to_string(),
+            netns: Vec::new(),
+        };
+        record.save()?;
+        Ok(record)
+    }
 }
 
 /// The smallest subnet that holds `nodes`, from the pool, overlapping nothing in `taken`.
@@ -166,9 +171,8 @@ fn host_routes() -> Vec<Subnet> {
 }
 
 fn new_id(live: &[Record]) -> String {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let mut seed = (std::process::id() as u64) << 32 | nanos as u64;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mut seed = u64::from(std::process::id()) << 32 | u64::from(nanos);
     loop {
         // splitmix64: one step spreads pid and time over the id's bits.
         seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -180,42 +184,6 @@ fn new_id(live: &[Record]) -> String {
             return id;
         }
     }
-}
-
-/// What `gc` reclaimed.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct GcReport {
-    /// The ids of the dead runs whose leftovers were removed.
-    pub runs: Vec<String>,
-    /// How many leftover processes were killed.
-    pub processes: usize,
-    /// How many leftover links were deleted.
-    pub links: usize,
-}
-
-/// Reclaims everything left by runs whose controller died; live runs are not touched.
-pub fn gc() -> Result<GcReport> {
-    let _lock = lock()?;
-    Ok(reclaim_dead())
-}
-
-fn reclaim_dead() -> GcReport {
-    let mut report = GcReport::default();
-    for record in records().into_iter().filter(|r| !r.is_live()) {
-        let inodes: HashSet<u64> = record.netns.iter().copied().collect();
-        if !inodes.is_empty() {
-            let marker = [format!("{}={}", process::RUN_MARKER, record.id)];
-            report.processes += process::kill_until_gone(|| process::Table::scan().in_namespaces(&inodes, &marker));
-        }
-        match fabric::remove_stale_uplink(&record.uplink, &record.id) {
-            Ok(true) => report.links += 1,
-            Ok(false) => {}
-            Err(e) => tracing::warn!("gc: {e}"),
-        }
-        record.remove();
-        report.runs.push(record.id);
-    }
-    report
 }
 
 #[cfg(test)]

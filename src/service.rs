@@ -1,9 +1,11 @@
-//! Services: one program per node and name, with its lifecycle, readiness probe and logs.
+//! Services: one program per node and name, with its lifecycle, readiness probe, logs and
+//! configuration file, and the vocabulary of operations on them ([`Op`]).
 //!
 //! Every operation is safe to call in any state: starting a running service, stopping a
 //! stopped one or resuming one that is not paused does nothing; pausing a stopped service is
 //! an error.
 
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
@@ -14,8 +16,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
 
+use crate::config::ConfigFile;
 use crate::error::{Context, Error, Result};
-use crate::node::NodeCtx;
+use crate::inside::{Entry, NodeCtx};
 use crate::process::{self, Table, Tie};
 
 /// The environment variable that names the service a process belongs to.
@@ -38,6 +41,8 @@ pub(crate) struct Launch {
     pub(crate) reset: Vec<String>,
     /// Services whose start restarts this one.
     pub(crate) restart_with: Vec<String>,
+    /// The configuration file, if the spec names one.
+    pub(crate) config: Option<ConfigFile>,
 }
 
 /// A rendered readiness probe.
@@ -70,12 +75,67 @@ impl std::fmt::Display for ServiceState {
                 match (status.code(), std::os::unix::process::ExitStatusExt::signal(status)) {
                     (Some(code), _) => write!(f, "exited({code})"),
                     (None, Some(sig)) => {
-                        write!(f, "killed({})", Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("?"))
+                        write!(f, "killed({})", Signal::try_from(sig).map_or("?", nix::sys::signal::Signal::as_str))
                     }
                     _ => f.write_str("exited"),
                 }
             }
         }
+    }
+}
+
+/// What an operation on a service (or on all of a node's services) does; the one vocabulary of
+/// the CLI, the control socket and Python.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// Start, and wait until ready ([`Service::start`]).
+    Start,
+    /// SIGTERM, grace period, SIGKILL of the tree ([`Service::stop`]).
+    Stop,
+    /// SIGKILL of the tree ([`Service::kill`]).
+    Kill,
+    /// SIGSTOP ([`Service::pause`]).
+    Pause,
+    /// SIGCONT ([`Service::resume`]).
+    Resume,
+    /// Stop, then start ([`Service::restart`]).
+    Restart,
+    /// Reset the state ([`Service::reset`]).
+    Reset,
+}
+
+impl Op {
+    /// Every operation.
+    pub const ALL: [Op; 7] = [Op::Start, Op::Stop, Op::Kill, Op::Pause, Op::Resume, Op::Restart, Op::Reset];
+
+    /// The operation's name, as the CLI and the control socket spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Kill => "kill",
+            Op::Pause => "pause",
+            Op::Resume => "resume",
+            Op::Restart => "restart",
+            Op::Reset => "reset",
+        }
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Op {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Op> {
+        Op::ALL.into_iter().find(|op| op.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
+            Error::invalid("operation", format!("'{s}' (allowed: {})", names.join(", ")))
+        })
     }
 }
 
@@ -111,14 +171,13 @@ impl Service {
         let paused = run.paused;
         match run.child.as_mut().map(|c| (c.id(), c.try_wait())) {
             Some((pid, Ok(None))) if paused => ServiceState::Paused(pid),
-            Some((pid, Ok(None))) => ServiceState::Running(pid),
+            Some((pid, Ok(None) | Err(_))) => ServiceState::Running(pid),
             Some((_, Ok(Some(status)))) => {
                 run.child = None;
                 run.paused = false;
                 run.exited = Some(status);
                 ServiceState::Exited(status)
             }
-            Some((pid, Err(_))) => ServiceState::Running(pid),
             None => run.exited.map_or(ServiceState::Stopped, ServiceState::Exited),
         }
     }
@@ -144,6 +203,22 @@ impl Service {
     /// The service's data directory (`{data}` in templates), wiped by [`Service::reset`].
     pub fn data_dir(&self) -> &Path {
         &self.launch.data
+    }
+
+    /// The service's configuration file; an error if its spec names none.
+    pub fn config_file(&self) -> Result<&ConfigFile> {
+        self.launch.config.as_ref().ok_or_else(|| {
+            Error::invalid(
+                format!("configuration of {}/{}", self.node.name, self.name),
+                "the service has no configuration file; its spec names one with `config`",
+            )
+        })
+    }
+
+    /// Merges `settings` into the service's configuration file (see [`ConfigFile::update`]).
+    /// It takes effect when the service next starts: restart it to apply it now.
+    pub fn configure(&self, settings: &serde_json::Value) -> Result<()> {
+        self.config_file()?.update(settings)
     }
 
     /// The program the service runs, as rendered.
@@ -222,15 +297,12 @@ impl Service {
     pub fn reset(&self) -> Result<()> {
         let was_running = self.pid().is_some();
         self.stop()?;
-        match self.launch.reset.split_first() {
-            Some((program, args)) => self.run_reset(program, args)?,
-            None => {
-                let data = &self.launch.data;
-                std::fs::remove_dir_all(data)
-                    .or_else(ignore_missing)
-                    .context(|| format!("removing {}", data.display()))?;
-                make_data_dir(data)?;
-            }
+        if let Some((program, args)) = self.launch.reset.split_first() {
+            self.run_reset(program, args)?;
+        } else {
+            let data = &self.launch.data;
+            std::fs::remove_dir_all(data).or_else(ignore_missing).context(|| format!("removing {}", data.display()))?;
+            make_data_dir(data)?;
         }
         self.lock().exited = None;
         if was_running {
@@ -255,7 +327,7 @@ impl Service {
 
     /// A command for `program` inside the node with the service's environment, working
     /// directory and logs; the entry must live until it is spawned.
-    fn command(&self, program: &str, args: &[String]) -> Result<(Command, crate::node::Entry)> {
+    fn command(&self, program: &str, args: &[String]) -> Result<(Command, Entry)> {
         let l = &self.launch;
         let (stdout, stderr) =
             (self.open_log(&self.stdout_log(), program)?, self.open_log(&self.stderr_log(), program)?);
@@ -414,7 +486,7 @@ impl Service {
     }
 
     fn lock(&self) -> MutexGuard<'_, Run> {
-        self.run.lock().unwrap_or_else(|e| e.into_inner())
+        self.run.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -432,7 +504,10 @@ pub(crate) fn make_data_dir(path: &Path) -> Result<()> {
 fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("  | {l}\n")).collect()
+    lines[lines.len().saturating_sub(n)..].iter().fold(String::new(), |mut out, l| {
+        let _ = writeln!(out, "  | {l}");
+        out
+    })
 }
 
 fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {

@@ -2,12 +2,10 @@
 //! libfaketime, the time zone through TZ; running services keep their clocks until restarted;
 //! Go programs are reported as out of libfaketime's reach; bad settings change nothing.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{exec_ok, shell_service, teardown, up, wait_until};
+use crate::common::{exec_ok, shell_service, teardown, up, wait_until};
 use netdriver::{ClockSkew, NetworkSpec, Node, Offset, ServiceSpec};
 use nix::time::{clock_gettime, ClockId};
 
@@ -21,7 +19,7 @@ fn host_secs(clock: ClockId) -> f64 {
 fn node_secs(node: &Node, clock: &str) -> f64 {
     // Through /proc: the binary's own path may be under the host's /tmp, which nodes do not see.
     let mut cmd = Command::new(format!("/proc/{}/exe", std::process::id()));
-    cmd.args(["--exact", "print_clock_for_parent", "--nocapture", "--test-threads=1"]).env(PRINT_CLOCK, clock);
+    cmd.args(["--exact", "clock::print_clock_for_parent", "--nocapture", "--test-threads=1"]).env(PRINT_CLOCK, clock);
     let out = node.output(&mut cmd).unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let value = text.split("clock=").nth(1).and_then(|rest| rest.split_whitespace().next());
@@ -63,7 +61,7 @@ fn each_clock_moves_by_its_offset() {
         boottime: if in_guest() { "+30s".parse().unwrap() } else { "-10s".parse().unwrap() },
         tz: (!in_guest()).then(|| "Asia/Tokyo".into()),
     };
-    let report = node.configure_clock(skew.clone()).unwrap();
+    let report = node.configure_clock(skew.clone(), false).unwrap();
     assert_eq!(report, netdriver::ClockReport::default());
     assert_eq!(node.clock(), skew);
 
@@ -109,7 +107,7 @@ fn a_running_service_keeps_its_clock_until_restarted() {
     wait_until("the ticker writes", Duration::from_secs(5), || uptime() > 0.0);
 
     let report = node
-        .configure_clock(ClockSkew { boottime: Offset::ahead(Duration::from_secs(3600)), ..Default::default() })
+        .configure_clock(ClockSkew { boottime: Offset::ahead(Duration::from_secs(3600)), ..Default::default() }, false)
         .unwrap();
     assert_eq!(report.restart_needed, vec!["ticker".to_string()]);
     std::thread::sleep(Duration::from_millis(300));
@@ -130,15 +128,15 @@ fn go_programs_are_reported_and_bad_settings_change_nothing() {
     let etcd = ServiceSpec::new("etcd", "etcd").unwrap();
     let network = up(&NetworkSpec::new("t-clock-go", 1).service(etcd));
     let node = &network.nodes()[0];
-    let report = node.configure_clock(ClockSkew::offset("+1d".parse().unwrap())).unwrap();
+    let report = node.configure_clock(ClockSkew::offset("+1d".parse().unwrap()), false).unwrap();
     assert_eq!(report.wall_clock_unchanged.len(), 1, "{report:?}");
     assert!(report.wall_clock_unchanged[0].1.contains("Go program"), "{report:?}");
 
     let before = node.clock();
-    let err = node.configure_clock(ClockSkew::default().tz("Nowhere/Atlantis")).unwrap_err();
+    let err = node.configure_clock(ClockSkew::default().tz("Nowhere/Atlantis"), false).unwrap_err();
     assert!(err.to_string().contains("'Nowhere/Atlantis' is not in /usr/share/zoneinfo"), "{err}");
     let far_back = ClockSkew { boottime: Offset::behind(Duration::from_secs(100 * 365 * 86400)), ..Default::default() };
-    let err = node.configure_clock(far_back).unwrap_err();
+    let err = node.configure_clock(far_back, false).unwrap_err();
     assert!(err.to_string().contains("before the host's boot"), "{err}");
     assert_eq!(node.clock(), before);
     teardown(network);

@@ -3,13 +3,13 @@
 //! which fails without netem (the host's kernel) and leaves nothing, and works in the guest
 //! that `scripts/test` boots (NETDRIVER_GUEST); bad values, refused before anything is made.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{assert_failed_bringup_left_nothing, exec, exec_ok, shell_service, teardown, up, uplinks, wait_until};
-use netdriver::spec::{Conditions, QosRule};
+use crate::common::{
+    assert_failed_bringup_left_nothing, exec, exec_ok, shell_service, teardown, up, uplinks, wait_until,
+};
+use netdriver::spec::{Conditions, QosRule, QosTarget};
 use netdriver::{ClockSkew, Direction, Error, Network, NetworkSpec, Node, Offset, Qos};
 
 /// The host's uptime (CLOCK_BOOTTIME), in seconds.
@@ -100,19 +100,19 @@ fn bad_conditions_fail_before_anything_is_made() {
     let run_root = Path::new("/var/tmp").join(format!("netdriver-t-cond-bad-{}", std::process::id()));
     let mut spec = NetworkSpec { run_root: run_root.clone(), ..NetworkSpec::new("t-cond-bad", 3) };
     let lossy = Qos {
-        loss: netdriver::Loss::Random { percent: netdriver::Percent(150.0), correlation: Default::default() },
+        loss: netdriver::Loss::Random {
+            percent: netdriver::Percent(150.0),
+            correlation: netdriver::Percent::default(),
+        },
         ..Qos::default()
     };
     let bad = [
         (
-            QosRule::Node { node: "node1".into(), direction: Direction::Both, qos: lossy },
+            QosRule { target: QosTarget::node("node1", Direction::Both), qos: lossy },
             "invalid loss: 150% is out of range",
         ),
-        (
-            QosRule::Node { node: "node7".into(), direction: Direction::Send, qos: Qos::default() },
-            "unknown node 'node7'",
-        ),
-        (QosRule::Pair { from: "node2".into(), to: "2".into(), both: false, qos: Qos::default() }, "same node"),
+        (QosRule { target: QosTarget::node("node7", Direction::Send), qos: Qos::default() }, "unknown node 'node7'"),
+        (QosRule { target: QosTarget::pair("node2", "2"), qos: Qos::default() }, "same node"),
     ];
     let before = uplinks();
     for (rule, phrase) in bad {

@@ -1,11 +1,9 @@
 //! Bad input, case by case: each error has the right variant, its message names the cause
 //! and the fix, and a bring-up that fails leaves nothing behind (no record, no uplink).
 
-mod common;
-
 use std::path::Path;
 
-use common::{assert_failed_bringup_left_nothing, teardown, up, uplinks, web_service};
+use crate::common::{assert_failed_bringup_left_nothing, teardown, up, uplinks, web_service};
 use netdriver::{Error, Network, NetworkSpec, ServiceSpec, Subnet};
 
 /// Asserts that `err` is the variant `is` accepts and that its message holds each of `phrases`.

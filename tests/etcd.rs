@@ -1,12 +1,10 @@
 //! A real 3-member etcd cluster from examples/etcd.toml: a write made while one member is
 //! stopped reaches that member once it is started again.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{exec, exec_ok, teardown, up, wait_until};
+use crate::common::{exec, exec_ok, teardown, up, wait_until};
 use netdriver::Node;
 
 /// The value of key `k` as member `node` sees it, or `None` if it cannot answer.

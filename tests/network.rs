@@ -2,12 +2,10 @@
 //! system (hostname, /etc/hosts, /tmp, addresses), two networks side by side, and teardown
 //! (explicit or by Drop) leaving nothing behind. Failed bring-ups are in errors.rs.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     assert_no_leftovers, exec, exec_ok, http_get, is_ok_response, marked_processes, record_path, teardown, up, uplinks,
     web_service, WEB_PORT,
 };

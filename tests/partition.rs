@@ -1,13 +1,11 @@
 //! Partitions on the host kernel (no netem needed): a real etcd cluster split 1|2, a one-way
 //! block checked with UDP, heal, and bad input that changes nothing.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{exec, teardown, up, wait_until};
+use crate::common::{exec, teardown, up, wait_until};
 use netdriver::{Error, Network, NetworkSpec, Node};
 
 fn put(node: &Node, key: &str, value: &str) -> bool {
@@ -28,7 +26,7 @@ fn the_minority_cannot_write_and_everyone_converges_after_heal() {
     network.start().expect("starting the etcd cluster");
     let [node0, node1, node2] = network.nodes() else { panic!("three nodes") };
 
-    network.partition(&[&["node0"], &["node1", "node2"]]).unwrap();
+    network.partition([vec!["node0"], vec!["node1", "node2"]]).unwrap();
     assert_eq!(network.cuts().len(), 4, "{:?}", network.cuts());
     assert!(!put(node0, "k", "minority"), "node0 wrote without a quorum");
     assert!(put(node1, "k", "majority"), "the majority could not write");
@@ -87,9 +85,9 @@ fn bad_partitions_change_nothing() {
     let network = up(&NetworkSpec::new("t-part-bad", 3));
     network.block("node0", "node2").unwrap();
     let before = network.cuts();
-    let unknown = network.partition(&[&["node0"], &["node9"]]).unwrap_err();
+    let unknown = network.partition([["node0"], ["node9"]]).unwrap_err();
     assert!(matches!(unknown, Error::UnknownNode { .. }), "{unknown}");
-    let twice = network.partition(&[&["node0", "node1"], &["node1"]]).unwrap_err();
+    let twice = network.partition([vec!["node0", "node1"], vec!["node1"]]).unwrap_err();
     assert!(twice.to_string().contains("node1 is in two groups"), "{twice}");
     let itself = network.block("node1", "1").unwrap_err();
     assert!(itself.to_string().contains("the same node"), "{itself}");

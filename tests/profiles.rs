@@ -2,14 +2,12 @@
 //! `scripts/install-stack`) that commits, catches a stopped node up, resets a node, and takes
 //! configuration; and the errors of a profile whose programs are missing.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{assert_no_leftovers, exec, wait_until};
-use netdriver::profile::{self, Cluster, Kvstore, Profile};
+use crate::common::{assert_no_leftovers, exec, wait_until};
+use netdriver::profile::{self, Kvstore, Profile};
 use netdriver::{Error, Node};
 use serde_json::json;
 
@@ -42,9 +40,9 @@ fn get(node: &Node, key: &str) -> Option<String> {
 
 #[test]
 fn a_kvstore_network_commits_and_catches_up() {
-    let cluster = Cluster::launch(kvstore(), "t-kvstore", 4).unwrap_or_else(|e| panic!("{e}"));
-    let id = cluster.id().to_string();
-    let nodes = cluster.nodes();
+    let network = kvstore().launch("t-kvstore", 4).unwrap_or_else(|e| panic!("{e}"));
+    let id = network.id().to_string();
+    let nodes = network.nodes();
     put(&nodes[0], "a", "1");
     for node in nodes {
         wait_until(&format!("{} has a", node.name()), CATCH_UP, || get(node, "a").as_deref() == Some("MQ=="));
@@ -63,19 +61,18 @@ fn a_kvstore_network_commits_and_catches_up() {
     wait_until("node3 replays the chain", CATCH_UP, || get(&nodes[3], "b").as_deref() == Some("Mg=="));
 
     // Configuration merges into config.toml and applies at the next start.
-    cluster
-        .configure("node2", "tendermint", &json!({"moniker": "renamed", "consensus.timeout_commit": "500ms"}))
-        .unwrap();
+    let node2 = network.node("node2").unwrap().service("tendermint").unwrap();
+    node2.configure(&json!({"moniker": "renamed", "consensus.timeout_commit": "500ms"})).unwrap();
     nodes[2].restart_service("tendermint").unwrap();
     let status = rpc(&nodes[2], "status").expect("status");
     assert_eq!(status["result"]["node_info"]["moniker"], "renamed");
     let config =
         std::fs::read_to_string(nodes[2].service("tendermint").unwrap().data_dir().join("config/config.toml")).unwrap();
     assert!(config.contains("timeout_commit = \"500ms\""), "{config}");
-    let err = cluster.configure("node2", "tendermint", &json!({"moniker.x": 1})).unwrap_err().to_string();
+    let err = node2.configure(&json!({"moniker.x": 1})).unwrap_err().to_string();
     assert!(err.contains("not a table"), "{err}");
 
-    cluster.down().unwrap();
+    network.down().unwrap();
     assert_no_leftovers(&id);
 }
 
@@ -83,25 +80,25 @@ fn a_kvstore_network_commits_and_catches_up() {
 fn the_genesis_lists_every_validator() {
     let profile = kvstore();
     let spec = profile.spec("t-kvgenesis", 3).unwrap();
-    let cluster = Cluster::up(profile, &spec).unwrap();
+    let network = profile.up(&spec).unwrap();
     let read = |node: &Node, file: &str| {
         let path = node.service("tendermint").unwrap().data_dir().join("config").join(file);
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     };
-    let genesis = read(&cluster.nodes()[0], "genesis.json");
+    let genesis = read(&network.nodes()[0], "genesis.json");
     let parsed: serde_json::Value = serde_json::from_str(&genesis).unwrap();
     let names: Vec<&str> =
         parsed["validators"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["node0", "node1", "node2"]);
-    for node in cluster.nodes() {
+    for node in network.nodes() {
         assert_eq!(read(node, "genesis.json"), genesis, "{} has another genesis", node.name());
         let config = read(node, "config.toml");
         let peers = config.lines().find(|l| l.starts_with("persistent_peers")).expect("persistent_peers");
-        assert_eq!(peers.matches("@").count(), 2, "{peers}");
+        assert_eq!(peers.matches('@').count(), 2, "{peers}");
         assert!(!peers.contains(&node.ip().to_string()), "{} lists itself: {peers}", node.name());
         assert!(config.contains("addr_book_strict = false"), "{config}");
     }
-    cluster.down().unwrap();
+    network.down().unwrap();
 }
 
 #[test]

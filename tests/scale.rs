@@ -1,12 +1,10 @@
 //! Scale smoke test: 200 bare nodes come up, answer pings from the host, and go away
 //! without leftovers. Needs `ping` (Debian: iputils-ping).
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{teardown, up};
+use crate::common::{teardown, up};
 use netdriver::NetworkSpec;
 
 const NODES: usize = 200;

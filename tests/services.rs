@@ -2,12 +2,10 @@
 //! resume, restart, reset, logs, state reporting, stopping whole process trees, and the
 //! dependency order of node-wide and network-wide start and stop.
 
-mod common;
-
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     assert_no_processes, http_get, is_ok_response, marked_processes, process_state, shell_service, teardown, up,
     wait_until, web_service, WEB_PORT,
 };
@@ -139,7 +137,7 @@ fn logs_hold_the_output_and_outlive_the_network() {
     let (id, run_dir) = (network.id().to_string(), network.run_dir().to_path_buf());
     assert!(stdout.starts_with(&run_dir) && stderr.starts_with(&run_dir), "logs outside {}", run_dir.display());
     network.down().expect("tearing down");
-    common::assert_no_leftovers(&id);
+    crate::common::assert_no_leftovers(&id);
     assert!(holds(&stdout, "to-stdout") && holds(&stderr, "to-stderr"), "logs are gone after teardown");
     std::fs::remove_dir_all(run_dir).unwrap();
 }
@@ -255,7 +253,7 @@ fn start_and_stop_follow_dependencies() {
     assert!(stamp(b, "stopped") < stamp(a, "stopped"), "a stopped before b");
 
     // Network-wide: every a is ready before any b starts, and every b stops before any a.
-    for service in network.nodes().iter().flat_map(|n| n.services()) {
+    for service in network.nodes().iter().flat_map(netdriver::Node::services) {
         for file in ["started", "stopped"] {
             let _ = std::fs::remove_file(service.data_dir().join(file));
         }

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple, TypedDict, final
 
 __all__ = [
-    "Cluster",
+    "Network",
     "NetdriverError",
     "PrivilegeError",
     "KernelFeatureError",
@@ -86,7 +86,7 @@ class _ClockReport(TypedDict):
     restarted: List[str]
 
 @final
-class Cluster:
+class Network:
     """A network of one profile: brought up by start(n), torn down by stop()."""
 
     def __new__(
@@ -97,7 +97,7 @@ class Cluster:
         binaries: Optional[Dict[str, str]] = None,
         run_root: Optional[str] = None,
         keep_data: bool = False,
-    ) -> "Cluster":
+    ) -> "Network":
         """Locates the profile's programs (a missing one raises MissingBinaryError), or
         reads the manifest when `manifest` is given (then `profile` is ignored)."""
     def start(self, nodes: int) -> None:

@@ -1,17 +1,16 @@
 //! `up` and `run`: the controller process that owns a network until it is told to stop.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use netdriver::control::Server;
-use nix::sys::signal::{SigSet, Signal};
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use netdriver::profile::{self, Cluster, Profile};
+use netdriver::profile::{self, Profile};
 use netdriver::{Network, Result};
+use nix::sys::signal::{SigSet, Signal};
 
 use super::remote::exit_code;
 use super::UpArgs;
@@ -68,7 +67,7 @@ pub(super) fn run(args: &UpArgs, command: &[String]) -> Result<ExitCode> {
     code
 }
 
-fn bring_up(args: &UpArgs) -> Result<Cluster> {
+fn bring_up(args: &UpArgs) -> Result<Network> {
     let (profile, spec): (Arc<dyn Profile>, _) = match (&args.file, &args.profile) {
         (Some(file), _) => {
             let manifest = profile::Manifest::load(file)?;
@@ -87,7 +86,7 @@ fn bring_up(args: &UpArgs) -> Result<Cluster> {
     let started = Instant::now();
     let mut shown = Instant::now();
     let tty = std::io::stderr().is_terminal();
-    let network = Cluster::up_with_progress(profile, &spec, |p| {
+    let network = profile.up_with_progress(&spec, &mut |p| {
         let done = p.done == p.total;
         if total >= 50 && (done || (tty && shown.elapsed() > Duration::from_millis(250))) {
             shown = Instant::now();
@@ -99,7 +98,7 @@ fn bring_up(args: &UpArgs) -> Result<Cluster> {
     })?;
     if !spec.services.is_empty() {
         eprintln!("netdriver: starting {} service(s) on {total} node(s)...", spec.services.len());
-        network.start()?;
+        profile.start(&network)?;
     }
     Ok(network)
 }
@@ -143,7 +142,7 @@ fn summary(network: &Network) -> String {
         text.push_str(format!("\n  {:<8} {:<15} {}", node.name(), node.ip(), services.join(", ")).trim_end());
     }
     if network.nodes().len() > 8 {
-        text.push_str(&format!("\n  ... and {} more", network.nodes().len() - 8));
+        let _ = write!(text, "\n  ... and {} more", network.nodes().len() - 8);
     }
     text
 }

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use netdriver::control::Op;
-use netdriver::{ClockSkew, Offset};
+use netdriver::{ClockSkew, Direction, Offset, Op};
 
 /// Drive a network of nodes (network namespaces on a bridge) for integration tests.
 #[derive(Debug, Parser)]
@@ -149,9 +148,9 @@ pub(crate) struct QosArgs {
     /// With --to: shape the pair both ways.
     #[arg(long, requires = "to")]
     pub(crate) both_ways: bool,
-    /// Which of NODE's traffic (without --to).
-    #[arg(long, value_enum, default_value_t = DirectionArg::Both, conflicts_with = "to")]
-    pub(crate) direction: DirectionArg,
+    /// Which of NODE's traffic (without --to): send, receive or both.
+    #[arg(long, default_value = "both", conflicts_with = "to")]
+    pub(crate) direction: Direction,
     /// Delay, e.g. 100ms.
     #[arg(long)]
     pub(crate) delay: Option<String>,
@@ -191,14 +190,6 @@ pub(crate) struct QosArgs {
     /// Remove the shaping: of NODE (or the pair), or with no NODE, of the whole network.
     #[arg(long)]
     pub(crate) clear: bool,
-}
-
-/// `--direction` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum DirectionArg {
-    Send,
-    Receive,
-    Both,
 }
 
 /// Which log stream to print.

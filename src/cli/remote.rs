@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use netdriver::control::{Client, Op};
-use netdriver::Result;
+use netdriver::control::Client;
+use netdriver::{Op, Qos, QosTarget, Result};
 
 use super::Stream;
 
@@ -72,8 +72,6 @@ pub(super) fn clock(network: Option<&str>, node: &str, skew: netdriver::ClockSke
 }
 
 pub(super) fn qos(network: Option<&str>, args: super::QosArgs) -> Result<ExitCode> {
-    use netdriver::control::QosTarget;
-    use netdriver::{Direction, Qos};
     let Some(node) = args.node else {
         Client::find(network)?.clear_qos()?;
         return Ok(ExitCode::SUCCESS);
@@ -108,15 +106,8 @@ pub(super) fn qos(network: Option<&str>, args: super::QosArgs) -> Result<ExitCod
         qos
     };
     let target = match args.to {
-        Some(to) => QosTarget::Pair { from: node, to, both: args.both_ways },
-        None => {
-            let direction = match args.direction {
-                super::DirectionArg::Send => Direction::Send,
-                super::DirectionArg::Receive => Direction::Receive,
-                super::DirectionArg::Both => Direction::Both,
-            };
-            QosTarget::Node { node, direction }
-        }
+        Some(to) => QosTarget::Pair { from: node, to, both_ways: args.both_ways },
+        None => QosTarget::node(node, args.direction),
     };
     Client::find(network)?.qos(target, qos)?;
     Ok(ExitCode::SUCCESS)
@@ -139,7 +130,9 @@ pub(super) fn logs(network: Option<&str>, target: &str, stream: Stream, lines: O
             let all: Vec<&str> = text.lines().collect();
             let shown = &all[all.len().saturating_sub(lines.unwrap_or(usize::MAX))..];
             println!("==> {} {name} ({}) <==", log.service, path.display());
-            shown.iter().for_each(|l| println!("{l}"));
+            for l in shown {
+                println!("{l}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 //! the whole set in one atomic `nft -f` transaction. Nothing in the nodes changes, and ARP
 //! still passes, so a healed pair talks again at once.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -27,7 +28,7 @@ pub(crate) fn apply(lab: BorrowedFd<'_>, cut: &[(Ipv4Addr, Ipv4Addr)]) -> Result
     let mut script = format!("{RULESET}flush set bridge netdriver cut\n");
     if !cut.is_empty() {
         let elements: Vec<String> = cut.iter().map(|(a, b)| format!("{a} . {b}")).collect();
-        script.push_str(&format!("add element bridge netdriver cut {{ {} }}\n", elements.join(", ")));
+        let _ = writeln!(script, "add element bridge netdriver cut {{ {} }}", elements.join(", "));
     }
     let fd = lab.as_raw_fd();
     let mut cmd = Command::new("nft");

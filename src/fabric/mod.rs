@@ -7,7 +7,6 @@
 //! the kernel removes the lab with all its links, the uplink included.
 
 mod filter;
-mod ns;
 mod shape;
 
 use std::net::Ipv4Addr;
@@ -18,16 +17,14 @@ use netlink_packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage,
 };
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
-use std::future::Future;
-use tokio::runtime::Runtime;
 
-pub(crate) use ns::{create_node, create_time, inode_of, Enter, NodeNamespaces, NodeView};
 pub(crate) use shape::Sender;
 
-use crate::shaping::Qos;
-
 use crate::error::{Context, Error, Result};
-use crate::spec::Subnet;
+use crate::ns::{self, NodeNamespaces};
+use crate::runtime::{self, Io};
+use crate::shaping::Qos;
+use crate::subnet::Subnet;
 
 /// Fixed interface indexes in the lab and node namespaces (indexes are per namespace):
 /// they save a lookup per link.
@@ -44,59 +41,10 @@ const PORT_GROUP: u32 = 1;
 /// The prefix of uplink names in the host namespace, followed by the run id.
 pub(crate) const UPLINK_PREFIX: &str = "nd";
 
-/// A runtime with one worker that drives netlink and HTTP probes while callers block on it.
-///
-/// Blocking calls work from anywhere, async code included: inside a runtime they block on a
-/// scoped thread instead, and the runtime shuts down without blocking when dropped.
-pub(crate) struct Io(Option<Runtime>);
-
-impl Io {
-    pub(crate) fn new() -> Result<Io> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("netdriver-io")
-            .enable_all()
-            .build()
-            .context(|| "starting the netlink runtime")?;
-        Ok(Io(Some(rt)))
-    }
-
-    /// A handle for [`block_on`].
-    pub(crate) fn handle(&self) -> tokio::runtime::Handle {
-        self.0.as_ref().expect("runtime is live until drop").handle().clone()
-    }
-
-    fn block_on<F: Future + Send>(&self, f: F) -> F::Output
-    where
-        F::Output: Send,
-    {
-        block_on(&self.handle(), f)
-    }
-}
-
-impl Drop for Io {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-/// Runs `f` to completion on `rt`, from sync or async code alike.
-pub(crate) fn block_on<F: Future + Send>(rt: &tokio::runtime::Handle, f: F) -> F::Output
-where
-    F::Output: Send,
-{
-    if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|s| s.spawn(|| rt.block_on(f)).join().expect("netdriver I/O thread panicked"))
-    } else {
-        rt.block_on(f)
-    }
-}
-
 /// The lab, its bridge and the uplink; nodes are attached with [`Fabric::attach`].
 pub(crate) struct Fabric {
-    io: Io,
+    /// The network's runtime, which drives the netlink connections.
+    rt: tokio::runtime::Handle,
     lab: OwnedFd,
     lab_nl: Handle,
     host_nl: Handle,
@@ -109,18 +57,17 @@ pub(crate) struct Fabric {
 
 impl Fabric {
     /// Creates the lab namespace, its bridge, and the uplink holding the host's address.
-    pub(crate) fn create(id: &str, subnet: Subnet, ipv6: bool) -> Result<Fabric> {
-        let io = Io::new()?;
+    pub(crate) fn create(rt: tokio::runtime::Handle, id: &str, subnet: Subnet, ipv6: bool) -> Result<Fabric> {
         let (lab, _, socket) = ns::create_net(ipv6)?;
         let uplink = format!("{UPLINK_PREFIX}{id}");
-        let (lab_nl, host_nl) = io.block_on(async {
+        let (lab_nl, host_nl) = runtime::block_on(&rt, async {
             let (conn, host, _) = rtnetlink::new_connection().context(|| "opening a netlink socket")?;
             tokio::spawn(conn);
             Ok::<_, Error>((ns::into_handle(socket), host))
         })?;
         let mut fabric =
-            Fabric { io, lab, lab_nl, host_nl, uplink, uplink_index: 0, subnet, netem_ok: std::sync::OnceLock::new() };
-        fabric.uplink_index = fabric.io.block_on(fabric.build_lab(id))?;
+            Fabric { rt, lab, lab_nl, host_nl, uplink, uplink_index: 0, subnet, netem_ok: std::sync::OnceLock::new() };
+        fabric.uplink_index = runtime::block_on(&fabric.rt, fabric.build_lab(id))?;
         Ok(fabric)
     }
 
@@ -174,7 +121,7 @@ impl Fabric {
         ip: Ipv4Addr,
         ipv6: bool,
     ) -> Result<()> {
-        self.io.block_on(async {
+        runtime::block_on(&self.rt, async {
             let node_nl = ns::into_handle(socket);
             let peer = LinkMessageBuilder::<LinkUnspec>::new()
                 .name("eth0")
@@ -215,7 +162,7 @@ impl Fabric {
 
     /// Removes every link the fabric made. The namespaces go when their last holder does.
     pub(crate) fn destroy(self) -> Result<()> {
-        self.io.block_on(async {
+        runtime::block_on(&self.rt, async {
             let mut by_group = LinkMessage::default();
             by_group.attributes.push(LinkAttribute::Group(PORT_GROUP));
             self.lab_nl.link().del_with_message(by_group).execute().await.map_err(nl("deleting node links"))?;
@@ -235,7 +182,7 @@ impl Fabric {
     /// Fails with a clear error if the kernel has no netem (checked once, changing nothing).
     pub(crate) fn check_netem(&self) -> Result<()> {
         if self.netem_ok.get().is_none() {
-            self.io.block_on(shape::probe_netem(&self.lab_nl))?;
+            runtime::block_on(&self.rt, shape::probe_netem(&self.lab_nl))?;
             let _ = self.netem_ok.set(());
         }
         Ok(())
@@ -244,17 +191,12 @@ impl Fabric {
     /// Replaces the shaping of traffic to node `index`: `all` for every sender, or the
     /// sender's own setting.
     pub(crate) fn shape_receive(&self, index: usize, all: Option<&Qos>, senders: &[Sender<'_>]) -> Result<()> {
-        self.io.block_on(shape::shape_receive(&self.lab_nl, index, all, senders))
+        runtime::block_on(&self.rt, shape::shape_receive(&self.lab_nl, index, all, senders))
     }
 
     /// Replaces the shaping of traffic from node `index`.
     pub(crate) fn shape_send(&self, index: usize, qos: Option<&Qos>) -> Result<()> {
-        self.io.block_on(shape::shape_send(&self.lab_nl, index, qos))
-    }
-
-    /// The runtime, for other work on the network (probes).
-    pub(crate) fn runtime(&self) -> tokio::runtime::Handle {
-        self.io.handle()
+        runtime::block_on(&self.rt, shape::shape_send(&self.lab_nl, index, qos))
     }
 }
 

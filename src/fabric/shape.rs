@@ -140,7 +140,7 @@ pub(crate) async fn shape_send(lab: &Handle, index: usize, qos: Option<&Qos>) ->
 
 /// A netem with handle `major:` under `parent`, and a tbf below it when `q` has a rate.
 async fn slot(lab: &Handle, dev: u32, parent: TcHandle, major: u16, q: &Qos, ticks: f64) -> Result<()> {
-    let handle = TcHandle::from((major as u32) << 16);
+    let handle = TcHandle::from(u32::from(major) << 16);
     // netem does what tbf cannot (delay, loss, ...); the rate goes to tbf, which shapes
     // with a real token bucket. The queue must hold rate x delay either way.
     let shaped = Qos { rate: None, limit: Some(q.queue_limit()), ..*q };
@@ -154,8 +154,8 @@ async fn slot(lab: &Handle, dev: u32, parent: TcHandle, major: u16, q: &Qos, tic
     if let Some(rate) = q.rate {
         let burst = tbf::tbf_burst(rate);
         let options = tbf::tbf_options(rate, burst, tbf::tbf_limit(rate, burst, TBF_LATENCY), ticks);
-        let child = TcHandle::from((major as u32 + 1) << 16);
-        let tbf = qdisc(dev, TcHandle::from((major as u32) << 16 | 1), child, "tbf", options);
+        let child = TcHandle::from((u32::from(major) + 1) << 16);
+        let tbf = qdisc(dev, TcHandle::from(u32::from(major) << 16 | 1), child, "tbf", options);
         add(lab, RouteNetlinkMessage::NewQueueDiscipline(tbf), "adding a tbf qdisc").await?;
     }
     Ok(())

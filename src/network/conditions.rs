@@ -2,49 +2,27 @@
 //! link shaping, partition.
 
 use super::Network;
-use crate::clock::ClockSkew;
 use crate::error::Result;
-use crate::spec::{Conditions, QosRule};
+use crate::spec::Conditions;
 
 impl Network {
     /// Applies `conditions`: clocks first, then the shaping rules in order, then the partition.
+    /// No service runs yet, so no clock needs a restart; the services whose wall clock
+    /// libfaketime cannot move are logged.
     pub(crate) fn apply_conditions(&self, conditions: &Conditions) -> Result<()> {
-        for (node, skew) in &conditions.clocks {
-            self.apply_clock(node, skew)?;
+        for (key, skew) in &conditions.clocks {
+            let node = self.node(key)?;
+            let report = node.configure_clock(skew.clone(), false)?;
+            for (service, reason) in report.wall_clock_unchanged {
+                tracing::warn!("{}/{service} keeps the host's wall clock: {reason}", node.name());
+            }
         }
         for rule in &conditions.qos {
-            self.apply_qos_rule(rule)?;
+            self.configure_qos(&rule.target, rule.qos)?;
         }
         match &conditions.partition {
-            Some(groups) => self.apply_partition(groups),
+            Some(groups) => self.partition(groups),
             None => Ok(()),
         }
-    }
-
-    /// Sets a node's clocks. No service runs yet, so none needs a restart; the ones whose
-    /// wall clock libfaketime cannot move are logged.
-    fn apply_clock(&self, node: &str, skew: &ClockSkew) -> Result<()> {
-        let node = self.node(node)?;
-        let report = node.configure_clock(skew.clone())?;
-        for (service, reason) in report.wall_clock_unchanged {
-            tracing::warn!("{}/{service} keeps the host's wall clock: {reason}", node.name());
-        }
-        Ok(())
-    }
-
-    /// Applies one shaping rule on top of the ones before it.
-    fn apply_qos_rule(&self, rule: &QosRule) -> Result<()> {
-        match rule {
-            QosRule::Node { node, direction, qos } => self.configure_qos(node, *direction, *qos),
-            QosRule::Pair { from, to, both: false, qos } => self.configure_pair_qos(from, to, *qos),
-            QosRule::Pair { from, to, both: true, qos } => self.configure_pair_qos_both(from, to, *qos),
-        }
-    }
-
-    /// Cuts the network into `groups`, as [`Network::partition`] does.
-    fn apply_partition(&self, groups: &[Vec<String>]) -> Result<()> {
-        let groups: Vec<Vec<&str>> = groups.iter().map(|g| g.iter().map(String::as_str).collect()).collect();
-        let groups: Vec<&[&str]> = groups.iter().map(Vec::as_slice).collect();
-        self.partition(&groups)
     }
 }

@@ -4,23 +4,28 @@ mod conditions;
 mod partition;
 mod qos;
 
-pub use qos::Direction;
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::clock::{ClockSkew, NodeClock};
+use crate::config::ConfigFile;
 use crate::error::{Context, Error, Result};
-use crate::fabric::{self, Fabric, NodeView};
-use crate::node::{self, NetCtx, Node, NodeCtx};
+use crate::fabric::Fabric;
+use crate::gc;
+use crate::inside::{NetCtx, NodeCtx};
+use crate::node::{self, Node};
+use crate::ns::{self, NodeView};
 use crate::process;
-use crate::registry::{self, Record};
+use crate::registry::{Record, Registry};
+use crate::runtime::Io;
 use crate::service::{make_data_dir, Launch, ReadyCheck, Service};
-use crate::spec::{NetworkSpec, Probe, Subnet};
+use crate::spec::{self, NetworkSpec, Probe};
+use crate::subnet::Subnet;
 use crate::template::{NodeVars, Vars};
 
 /// How far a bring-up has come: `done` of `total` nodes are attached.
@@ -46,6 +51,8 @@ pub struct Network {
     /// The (from, to) node index pairs whose traffic the bridge drops.
     cut: Mutex<BTreeSet<(usize, usize)>>,
     shaping: Mutex<qos::Shaping>,
+    /// Drives netlink and HTTP probes; the last field, so dropped after the fabric.
+    io: Io,
 }
 
 impl Network {
@@ -60,7 +67,12 @@ impl Network {
         spec.validate()?;
         check_privileges()?;
         let run_root = run_root(&spec.run_root)?;
-        let record = registry::claim(&spec.name, spec.subnet, spec.nodes.len(), &run_root)?;
+        let io = Io::new()?;
+        let record = {
+            let registry = Registry::lock()?;
+            gc::reclaim(&registry);
+            registry.claim(&spec.name, spec.subnet, spec.nodes.len(), &run_root)?
+        };
         let subnet = record.subnet.parse()?;
         // From here on, Drop reclaims whatever was made if a step fails.
         let mut network = Network {
@@ -72,6 +84,7 @@ impl Network {
             fabric: None,
             cut: Mutex::default(),
             shaping: Mutex::default(),
+            io,
         };
         network.build(spec, progress)?;
         network.apply_conditions(&spec.conditions)?;
@@ -111,9 +124,9 @@ impl Network {
         for (index, name) in spec.nodes.iter().enumerate() {
             plans.push(self.plan_node(spec, index, name, &run_dir, base)?);
         }
-        let fabric = self.fabric.insert(Fabric::create(&self.record.id, self.subnet, spec.ipv6)?);
+        let fabric = self.fabric.insert(Fabric::create(self.io.handle(), &self.record.id, self.subnet, spec.ipv6)?);
         let net = Arc::new(NetCtx {
-            rt: fabric.runtime(),
+            rt: self.io.handle(),
             http: reqwest::Client::builder()
                 .no_proxy()
                 .build()
@@ -128,7 +141,7 @@ impl Network {
                 for plan in plans {
                     let view =
                         NodeView { hostname: &plan.name, hosts_file: hosts, tmp_dir: &plan.tmp, binds: &plan.binds };
-                    let made = fabric::create_node(&view);
+                    let made = ns::create_node(&view);
                     let failed = made.is_err();
                     if tx.send(made).is_err() || failed {
                         break;
@@ -201,6 +214,7 @@ impl Network {
                 stop_timeout: s.stop_timeout,
                 reset: s.reset.iter().map(|a| a.render(&v)).collect(),
                 restart_with: s.restart_with.clone(),
+                config: s.config.as_ref().map(|(path, format)| ConfigFile::new(path.render(&v), *format)),
                 dir: sdir,
                 data,
             });
@@ -241,7 +255,12 @@ impl Network {
 
     /// The node with this name, or this index.
     pub fn node(&self, key: &str) -> Result<&Node> {
-        Ok(&self.nodes[crate::spec::find_node(key, self.nodes.iter().map(Node::name))?])
+        Ok(&self.nodes[spec::find_node(key, self.node_names())?])
+    }
+
+    /// The node names, in index order.
+    fn node_names(&self) -> impl Iterator<Item = &str> + Clone {
+        self.nodes.iter().map(Node::name)
     }
 
     /// Starts every service on every node: dependency level by level, each level spawned on
@@ -268,7 +287,7 @@ impl Network {
         for level in self.levels.iter().rev() {
             let services = || self.nodes.iter().flat_map(|n| level.iter().map(|&s| &n.services()[s]));
             services().for_each(Service::terminate);
-            let grace = services().map(|s| s.stop_timeout()).max().unwrap_or_default();
+            let grace = services().map(super::service::Service::stop_timeout).max().unwrap_or_default();
             let deadline = Instant::now() + grace;
             services().for_each(|s| s.wait_exit(deadline));
             // One scan of /proc per round for the whole level, not one per service.
@@ -350,7 +369,7 @@ fn levels(spec: &NetworkSpec) -> Vec<Vec<usize>> {
 fn hosts_file(host: Ipv4Addr, nodes: &[NodeVars]) -> String {
     let mut text = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{host}\thost\n");
     for n in nodes {
-        text.push_str(&format!("{}\t{}\n", n.ip, n.name));
+        let _ = writeln!(text, "{}\t{}", n.ip, n.name);
     }
     text
 }
@@ -381,7 +400,7 @@ fn check_privileges() -> Result<()> {
     let missing: Vec<String> = needed
         .iter()
         .filter(|c| !caps::has_cap(None, CapSet::Effective, **c).unwrap_or(false))
-        .map(|c| c.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     if missing.is_empty() {
         Ok(())

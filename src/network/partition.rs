@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 
 use super::Network;
 use crate::error::{Error, Result};
+use crate::spec;
 
 impl Network {
     /// Splits the network into `groups` of nodes (names or indexes) that cannot reach each
@@ -12,21 +13,16 @@ impl Network {
     ///
     /// ```no_run
     /// # fn f(network: &netdriver::Network) -> netdriver::Result<()> {
-    /// network.partition(&[&["node0", "node1"], &["node2", "node3"]])?;
+    /// network.partition([["node0", "node1"], ["node2", "node3"]])?;
     /// network.heal()?;
     /// # Ok(()) }
     /// ```
-    pub fn partition(&self, groups: &[&[&str]]) -> Result<()> {
-        let mut group_of = vec![groups.len(); self.nodes.len()];
-        for (g, members) in groups.iter().enumerate() {
-            for key in *members {
-                let i = self.node(key)?.index();
-                if group_of[i] != groups.len() {
-                    return Err(Error::invalid("partition", format!("node {key} is in two groups")));
-                }
-                group_of[i] = g;
-            }
-        }
+    pub fn partition<G, N>(&self, groups: impl IntoIterator<Item = G>) -> Result<()>
+    where
+        G: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let group_of = spec::partition_groups(groups, self.node_names())?;
         let n = self.nodes.len();
         let cut =
             (0..n).flat_map(|a| (0..n).map(move |b| (a, b))).filter(|&(a, b)| group_of[a] != group_of[b]).collect();
@@ -40,7 +36,7 @@ impl Network {
         if a == b {
             return Err(Error::invalid("block", format!("{from} and {to} are the same node")));
         }
-        let mut cut = self.cut.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut cut = self.cut.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         cut.insert((a, b));
         self.set_cut(cut)
     }
@@ -52,12 +48,12 @@ impl Network {
 
     /// The cut (from, to) pairs by node name.
     pub fn cuts(&self) -> Vec<(String, String)> {
-        let cut = self.cut.lock().unwrap_or_else(|e| e.into_inner());
+        let cut = self.cut.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         cut.iter().map(|&(a, b)| (self.nodes[a].name().to_string(), self.nodes[b].name().to_string())).collect()
     }
 
     fn set_cut(&self, cut: BTreeSet<(usize, usize)>) -> Result<()> {
-        let mut current = self.cut.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = self.cut.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let pairs: Vec<(Ipv4Addr, Ipv4Addr)> =
             cut.iter().map(|&(a, b)| (self.nodes[a].ip(), self.nodes[b].ip())).collect();
         self.fabric.as_ref().expect("a live network has its fabric").set_cut(&pairs)?;

@@ -4,33 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Network;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fabric::Sender;
 use crate::shaping::Qos;
-
-/// Which of a node's traffic a [`Qos`] shapes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Everything the node sends.
-    Send,
-    /// Everything the node receives.
-    Receive,
-    /// Both.
-    Both,
-}
-
-impl std::str::FromStr for Direction {
-    type Err = crate::Error;
-    fn from_str(s: &str) -> crate::Result<Direction> {
-        match s {
-            "send" => Ok(Direction::Send),
-            "receive" => Ok(Direction::Receive),
-            "both" => Ok(Direction::Both),
-            other => Err(crate::Error::invalid("qos direction", format!("'{other}' (allowed: send, receive, both)"))),
-        }
-    }
-}
+use crate::spec::{QosTarget, Resolved};
 
 /// The shaping of a network, by node index.
 #[derive(Debug, Default, Clone)]
@@ -42,38 +19,29 @@ pub(super) struct Shaping {
 }
 
 impl Network {
-    /// Shapes what `node` sends, receives, or both. A clear [`Qos`] (the default) removes
-    /// that shaping. A node's send and receive settings add up on a path: a packet from a
-    /// to b meets a's send setting, then b's receive setting (or the a-to-b pair setting).
-    pub fn configure_qos(&self, node: &str, direction: Direction, qos: Qos) -> Result<()> {
+    /// Shapes the traffic `target` names with `qos`, in place of what shaped it before; a
+    /// clear [`Qos`] (the default) removes that shaping.
+    ///
+    /// A node's send and receive settings add up on a path: a packet from a to b meets a's
+    /// send setting, then b's receive setting, or in its place the a-to-b pair setting.
+    pub fn configure_qos(&self, target: &QosTarget, qos: Qos) -> Result<()> {
         qos.validate()?;
-        let i = self.node(node)?.index();
-        self.reshape(|s| {
-            if matches!(direction, Direction::Send | Direction::Both) {
-                set(&mut s.send, i, qos);
-            }
-            if matches!(direction, Direction::Receive | Direction::Both) {
-                set(&mut s.receive, i, qos);
-            }
-        })
-    }
-
-    /// Shapes what `from` sends to `to`, one way, in place of `to`'s receive setting for
-    /// that traffic. A clear [`Qos`] removes it.
-    pub fn configure_pair_qos(&self, from: &str, to: &str, qos: Qos) -> Result<()> {
-        qos.validate()?;
-        let (a, b) = self.pair(from, to)?;
-        self.reshape(|s| set(&mut s.pairs, (a, b), qos))
-    }
-
-    /// Shapes the traffic between `a` and `b` both ways.
-    pub fn configure_pair_qos_both(&self, a: &str, b: &str, qos: Qos) -> Result<()> {
-        qos.validate()?;
-        let (x, y) = self.pair(a, b)?;
-        self.reshape(|s| {
-            set(&mut s.pairs, (x, y), qos);
-            set(&mut s.pairs, (y, x), qos);
-        })
+        match target.resolve(self.node_names())? {
+            Resolved::Node(i, direction) => self.reshape(|s| {
+                if direction.sends() {
+                    set(&mut s.send, i, qos);
+                }
+                if direction.receives() {
+                    set(&mut s.receive, i, qos);
+                }
+            }),
+            Resolved::Pair(a, b, both_ways) => self.reshape(|s| {
+                set(&mut s.pairs, (a, b), qos);
+                if both_ways {
+                    set(&mut s.pairs, (b, a), qos);
+                }
+            }),
+        }
     }
 
     /// Removes every shaping: all links are plain again.
@@ -81,17 +49,9 @@ impl Network {
         self.reshape(|s| *s = Shaping::default())
     }
 
-    fn pair(&self, from: &str, to: &str) -> Result<(usize, usize)> {
-        let (a, b) = (self.node(from)?.index(), self.node(to)?.index());
-        if a == b {
-            return Err(Error::invalid("qos", format!("{from} and {to} are the same node")));
-        }
-        Ok((a, b))
-    }
-
     /// Applies `change` to the shaping and rebuilds the qdiscs of the nodes it touches.
     fn reshape(&self, change: impl FnOnce(&mut Shaping)) -> Result<()> {
-        let mut current = self.shaping.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = self.shaping.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut next = current.clone();
         change(&mut next);
         let fabric = self.fabric.as_ref().expect("a live network has its fabric");

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::config::{write_file, ConfigFile, Format};
 use super::database::Database;
 use super::tendermint::Tendermint;
 use super::Profile;
+use crate::config::{write_file, Format};
 use crate::error::{Context, Error, Result};
 use crate::network::Network;
 use crate::node::Node;
@@ -35,6 +35,9 @@ pub const BIGCHAINDB: &str = "bigchaindb";
 pub const TENDERMINT: &str = "tendermint";
 /// BigchainDB's HTTP API port.
 pub const API_PORT: u16 = 9984;
+
+/// BigchainDB's configuration file on each node.
+const CONFIG: &str = "{dir}/bigchaindb/config.json";
 
 /// The launcher: `bigchaindb start`, tolerating a database without text indexes.
 const LAUNCHER: &str = include_str!("bigchaindb_launcher.py");
@@ -79,7 +82,8 @@ impl Profile for BigchainDb {
     fn spec(&self, name: &str, nodes: usize) -> Result<NetworkSpec> {
         let server = ServiceSpec::new(BIGCHAINDB, &self.python.to_string_lossy())?
             .args(["{dir}/bigchaindb/launcher.py"])?
-            .env("BIGCHAINDB_CONFIG_PATH", "{dir}/bigchaindb/config.json")?
+            .env("BIGCHAINDB_CONFIG_PATH", CONFIG)?
+            .config(CONFIG, Format::Json)?
             .env("HOME", "{data}")?
             .env("NETDRIVER_DATABASE", self.database.kind())?
             .ready(Probe::Http(Template::parse(&format!("http://{{ip}}:{API_PORT}/"))?), Duration::from_secs(90))
@@ -98,7 +102,8 @@ impl Profile for BigchainDb {
             let dir = service_dir(node);
             write_file(&dir.join("launcher.py"), LAUNCHER)?;
             let logs = dir.to_string_lossy();
-            bigchaindb_config(node).write(&json!({
+            let config = node.service(BIGCHAINDB)?.config_file()?;
+            config.write(&json!({
                 "server": {"bind": format!("0.0.0.0:{API_PORT}"), "workers": 2},
                 "wsserver": {"host": "0.0.0.0", "advertised_host": node.ip().to_string()},
                 "database": {"backend": "localmongodb", "host": "localhost", "port": super::database::PORT, "name": "bigchain"},
@@ -111,17 +116,6 @@ impl Profile for BigchainDb {
 
     fn settle(&self, network: &Network) -> Result<()> {
         self.tendermint.wait_for_first_block(network, std::time::Duration::from_secs(60))
-    }
-
-    fn config_file(&self, node: &Node, service: &str) -> Result<ConfigFile> {
-        match service {
-            TENDERMINT => Ok(Tendermint::config_file(node.service(TENDERMINT)?.data_dir())),
-            BIGCHAINDB => Ok(bigchaindb_config(node)),
-            other => Err(Error::invalid(
-                "service",
-                format!("{other} has no configuration file; {BIGCHAINDB} and {TENDERMINT} have"),
-            )),
-        }
     }
 }
 
@@ -170,7 +164,7 @@ impl BigchainDbNode for Node {
         self.service(BIGCHAINDB)?.stop()
     }
     fn configure_bigchaindb(&self, settings: &Value) -> Result<()> {
-        bigchaindb_config(self).update(settings)
+        self.service(BIGCHAINDB)?.configure(settings)
     }
     fn start_tendermint(&self) -> Result<()> {
         self.start_service(TENDERMINT)
@@ -182,16 +176,12 @@ impl BigchainDbNode for Node {
         self.service(TENDERMINT)?.reset()
     }
     fn configure_tendermint(&self, settings: &Value) -> Result<()> {
-        Tendermint::config_file(self.service(TENDERMINT)?.data_dir()).update(settings)
+        self.service(TENDERMINT)?.configure(settings)
     }
 }
 
 fn service_dir(node: &Node) -> PathBuf {
     node.dir().join(BIGCHAINDB)
-}
-
-fn bigchaindb_config(node: &Node) -> ConfigFile {
-    ConfigFile::new(service_dir(node).join("config.json"), Format::Json)
 }
 
 /// The Python that runs the `bigchaindb` script: the one its `#!` line names.

@@ -5,12 +5,10 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::config::ConfigFile;
 use super::tendermint::Tendermint;
 use super::Profile;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::network::Network;
-use crate::node::Node;
 use crate::spec::NetworkSpec;
 use crate::template::Template;
 
@@ -55,12 +53,5 @@ impl Profile for Kvstore {
 
     fn settle(&self, network: &Network) -> Result<()> {
         self.tendermint.wait_for_first_block(network, std::time::Duration::from_secs(60))
-    }
-
-    fn config_file(&self, node: &Node, service: &str) -> Result<ConfigFile> {
-        match service {
-            "tendermint" => Ok(Tendermint::config_file(node.service(service)?.data_dir())),
-            other => Err(Error::invalid("service", format!("{other} has no configuration file; tendermint has"))),
-        }
     }
 }

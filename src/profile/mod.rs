@@ -1,37 +1,32 @@
 //! Profiles: ready-made networks of one application stack. A profile says what every node runs
-//! ([`Profile::spec`]), writes what the services need before their first start (keys,
-//! genesis, configuration: [`Profile::prepare`]), and names each service's configuration file
-//! so that it can be changed per node ([`Cluster::configure`]).
+//! ([`Profile::spec`], each service with its configuration file), writes what the services
+//! need before their first start (keys, genesis, configuration: [`Profile::prepare`]), and
+//! waits after the first start until the network is usable ([`Profile::settle`]). What it
+//! brings up is a plain [`Network`].
 //!
 //! ```no_run
-//! use netdriver::profile::{Cluster, Kvstore};
-//! use std::sync::Arc;
+//! use netdriver::profile::{Kvstore, Profile};
 //!
-//! let cluster = Cluster::launch(Arc::new(Kvstore::locate(None)?), "kv", 4)?;
-//! cluster.node("node0")?.stop()?;
+//! let network = Kvstore::locate(None)?.launch("kv", 4)?;
+//! network.node("node0")?.stop()?;
 //! # Ok::<(), netdriver::Error>(())
 //! ```
 
 pub mod bigchaindb;
-pub mod config;
 pub mod database;
 mod kvstore;
 pub mod tendermint;
 
 use std::fmt::Debug;
-use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value;
-
 pub use bigchaindb::{BigchainDb, BigchainDbNode};
-pub use config::{ConfigFile, Format};
 pub use kvstore::Kvstore;
 
 use crate::error::{Error, Result};
-use crate::network::Network;
-use crate::node::Node;
+use crate::network::{Network, Progress};
+use crate::process;
 use crate::spec::NetworkSpec;
 
 /// A kind of network: what each node runs and how it is set up.
@@ -40,7 +35,7 @@ pub trait Profile: Debug + Send + Sync {
     fn name(&self) -> &'static str;
 
     /// The spec of a network called `name` with `nodes` nodes; adjust it (conditions, run
-    /// root) before [`Cluster::up`].
+    /// root) before [`Profile::up`].
     fn spec(&self, name: &str, nodes: usize) -> Result<NetworkSpec>;
 
     /// Writes what the services need before their first start.
@@ -50,8 +45,32 @@ pub trait Profile: Debug + Send + Sync {
     /// chain: its first block is committed).
     fn settle(&self, network: &Network) -> Result<()>;
 
-    /// The configuration file of `service` on `node`.
-    fn config_file(&self, node: &Node, service: &str) -> Result<ConfigFile>;
+    /// Brings up `spec` (from [`Profile::spec`], maybe adjusted) and prepares it; services are
+    /// not started.
+    fn up(&self, spec: &NetworkSpec) -> Result<Network> {
+        self.up_with_progress(spec, &mut |_| {})
+    }
+
+    /// Like [`Profile::up`], reporting progress after each node.
+    fn up_with_progress(&self, spec: &NetworkSpec, progress: &mut dyn FnMut(Progress)) -> Result<Network> {
+        let network = Network::up_with_progress(spec, progress)?;
+        self.prepare(&network)?;
+        Ok(network)
+    }
+
+    /// Starts every service of every node ([`Network::start`]) and waits until the network is
+    /// usable ([`Profile::settle`]).
+    fn start(&self, network: &Network) -> Result<()> {
+        network.start()?;
+        self.settle(network)
+    }
+
+    /// Brings up `nodes` nodes called `name`, prepares them and starts every service.
+    fn launch(&self, name: &str, nodes: usize) -> Result<Network> {
+        let network = self.up(&self.spec(name, nodes)?)?;
+        self.start(&network)?;
+        Ok(network)
+    }
 }
 
 /// The profiles known by name: `bigchaindb` and `kvstore`, with binaries found on PATH,
@@ -69,75 +88,6 @@ pub fn by_name(name: &str, binaries: &[(String, PathBuf)]) -> Result<Arc<dyn Pro
     }
 }
 
-/// A live network of a profile. It derefs to its [`Network`] for everything else: nodes,
-/// partitions, link shaping. Dropping it tears the network down.
-#[derive(Debug)]
-pub struct Cluster {
-    network: Network,
-    profile: Arc<dyn Profile>,
-}
-
-impl Cluster {
-    /// Brings up `nodes` nodes of `profile`, prepares them and starts every service
-    /// ([`Cluster::start`]).
-    pub fn launch(profile: Arc<dyn Profile>, name: &str, nodes: usize) -> Result<Cluster> {
-        let spec = profile.spec(name, nodes)?;
-        let cluster = Cluster::up(profile, &spec)?;
-        cluster.start()?;
-        Ok(cluster)
-    }
-
-    /// Brings up `spec` (from [`Profile::spec`], maybe adjusted) and prepares it; services
-    /// are not started.
-    pub fn up(profile: Arc<dyn Profile>, spec: &NetworkSpec) -> Result<Cluster> {
-        Cluster::up_with_progress(profile, spec, |_| {})
-    }
-
-    /// Like [`Cluster::up`], reporting progress after each node.
-    pub fn up_with_progress(
-        profile: Arc<dyn Profile>,
-        spec: &NetworkSpec,
-        progress: impl FnMut(crate::Progress),
-    ) -> Result<Cluster> {
-        let network = Network::up_with_progress(spec, progress)?;
-        profile.prepare(&network)?;
-        Ok(Cluster { network, profile })
-    }
-
-    /// Starts every service of every node ([`Network::start`]) and waits until the network
-    /// is usable ([`Profile::settle`]).
-    pub fn start(&self) -> Result<()> {
-        self.network.start()?;
-        self.profile.settle(&self.network)
-    }
-
-    /// The profile.
-    pub fn profile(&self) -> &dyn Profile {
-        &*self.profile
-    }
-
-    /// Merges `settings` into the configuration of `service` on `node` (a name or index).
-    /// Keys may be nested objects or dotted (`consensus.timeout_commit`); a null removes a
-    /// key. It takes effect when the service next starts: restart it to apply it now.
-    pub fn configure(&self, node: &str, service: &str, settings: &Value) -> Result<()> {
-        let node = self.network.node(node)?;
-        node.service(service)?;
-        self.profile.config_file(node, service)?.update(settings)
-    }
-
-    /// Tears the network down, reporting the first error.
-    pub fn down(self) -> Result<()> {
-        self.network.down()
-    }
-}
-
-impl Deref for Cluster {
-    type Target = Network;
-    fn deref(&self) -> &Network {
-        &self.network
-    }
-}
-
 /// Where `scripts/install-stack` puts what it builds: `$NETDRIVER_STACK` or `/opt/netdriver`.
 pub fn stack_dir() -> PathBuf {
     std::env::var_os("NETDRIVER_STACK").map_or_else(|| PathBuf::from("/opt/netdriver"), PathBuf::from)
@@ -148,12 +98,12 @@ pub fn stack_dir() -> PathBuf {
 pub(crate) fn locate(service: &str, program: &str, given: Option<&Path>) -> Result<PathBuf> {
     let missing = |program: String, fix: String| Error::MissingBinary { service: service.into(), program, fix };
     if let Some(path) = given {
-        return crate::process::find_program(&path.to_string_lossy())
+        return process::find_program(&path.to_string_lossy())
             .ok_or_else(|| missing(path.display().to_string(), "the path given is not an executable file".into()));
     }
     let stack = stack_dir();
-    crate::process::find_program(program)
-        .or_else(|| ["bin", "venv/bin"].iter().map(|d| stack.join(d).join(program)).find(|p| crate::process::find_program(&p.to_string_lossy()).is_some()))
+    process::find_program(program)
+        .or_else(|| ["bin", "venv/bin"].iter().map(|d| stack.join(d).join(program)).find(|p| process::find_program(&p.to_string_lossy()).is_some()))
         .ok_or_else(|| {
             missing(
                 program.into(),
@@ -204,12 +154,5 @@ impl Profile for Manifest {
 
     fn settle(&self, _: &Network) -> Result<()> {
         Ok(())
-    }
-
-    fn config_file(&self, _: &Node, service: &str) -> Result<ConfigFile> {
-        Err(Error::invalid(
-            "service",
-            format!("{service}: a manifest's services have no configuration files netdriver knows"),
-        ))
     }
 }

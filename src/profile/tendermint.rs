@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::config::{merge, write_file, ConfigFile, Format};
+use crate::config::{merge, write_file, Format};
 use crate::error::{Context, Error, Result};
 use crate::network::Network;
 use crate::spec::{Probe, ServiceSpec};
@@ -61,12 +61,14 @@ impl Tendermint {
     }
 
     /// The node service `name`: home in its data directory, ready when `/status` answers,
-    /// reset with `unsafe-reset-all` (which keeps keys and configuration).
+    /// reset with `unsafe-reset-all` (which keeps keys and configuration), configured in
+    /// `config/config.toml`.
     pub fn service(&self, name: &str) -> Result<ServiceSpec> {
         let binary = self.binary.to_string_lossy();
         Ok(ServiceSpec::new(name, &binary)?
             .args(["node", "--home", "{data}"])?
             .reset_with([&*binary, &self.subcommand("unsafe-reset-all"), "--home", "{data}"])?
+            .config("{data}/config/config.toml", Format::Toml)?
             .ready(
                 Probe::Http(crate::template::Template::parse(&format!("http://{{ip}}:{RPC_PORT}/status"))?),
                 Duration::from_secs(60),
@@ -118,7 +120,7 @@ impl Tendermint {
                 .map(|(other, id)| format!("{id}@{}:{P2P_PORT}", other.ip()))
                 .collect();
             // One read and one write per node: the testnet's settings, then the caller's.
-            let config = Tendermint::config_file(home);
+            let config = node.service(service)?.config_file()?;
             let mut doc = config.read()?;
             merge(
                 &mut doc,
@@ -170,28 +172,24 @@ impl Tendermint {
     /// Runs `init` in `home` and returns the node's id.
     fn init(&self, home: &Path) -> Result<String> {
         let home_arg = home.as_os_str();
-        self.run(Command::new(&self.binary).arg("init").arg("--home").arg(home_arg))?;
-        let id =
-            self.run(Command::new(&self.binary).arg(self.subcommand("show-node-id")).arg("--home").arg(home_arg))?;
+        run(Command::new(&self.binary).arg("init").arg("--home").arg(home_arg))?;
+        let id = run(Command::new(&self.binary).arg(self.subcommand("show-node-id")).arg("--home").arg(home_arg))?;
         Ok(id.trim().to_string())
     }
+}
 
-    fn run(&self, cmd: &mut Command) -> Result<String> {
-        let out = cmd.output().context(|| format!("running {cmd:?}"))?;
-        if !out.status.success() {
-            return Err(Error::State(format!(
-                "{cmd:?} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+/// Runs `cmd` to completion and returns its standard output; a failure names the command and its
+/// standard error.
+fn run(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        return Err(Error::State(format!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
-
-    /// The `config.toml` of the node whose home is `home`.
-    pub fn config_file(home: &Path) -> ConfigFile {
-        ConfigFile::new(home.join("config/config.toml"), Format::Toml)
-    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Tendermint before 0.35 spells subcommands with `_`; later ones and CometBFT with `-`.

@@ -233,8 +233,8 @@ def test_manifest_network(manifest):
         assert network.cuts == [("node1", "node0")]
         network.heal()
 
-        # Manifest services have no configuration file netdriver knows.
-        with pytest.raises(netdriver.InvalidError, match="no configuration files"):
+        # A service whose spec names no configuration file has none to configure.
+        with pytest.raises(netdriver.InvalidError, match="has no configuration file; its spec names one with `config`"):
             node0.configure("web", port=1)
 
         run_id = network.id
@@ -306,7 +306,7 @@ def test_qos_applies_or_names_the_missing_kernel_feature(manifest):
 
 
 def test_value_conversion():
-    from netdriver import _duration, _offset, _percent, _qos_settings
+    from netdriver._convert import _duration, _offset, _percent, _qos_settings
 
     assert _duration("delay", 0.05) == "0.05s"
     assert _duration("delay", datetime.timedelta(milliseconds=50)) == "0.05s"

@@ -1,4 +1,4 @@
-//! Configuration files of services: read, merge settings into, write back.
+//! Configuration files of services (TOML or JSON): read, merge settings into, write back.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use crate::error::{Context, Error, Result};
 
 /// How a configuration file is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     /// TOML, like Tendermint's `config.toml`.
     Toml,

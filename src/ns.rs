@@ -88,7 +88,9 @@ impl Enter {
             Some((self.mnt, libc::CLONE_NEWNS)),
         ];
         for (fd, kind) in all.into_iter().flatten() {
-            if libc::setns(fd, kind) != 0 {
+            // SAFETY: setns is a plain system call on descriptors the caller keeps open; it
+            // allocates nothing, so it is safe in a forked child.
+            if unsafe { libc::setns(fd, kind) } != 0 {
                 return Err(std::io::Error::last_os_error());
             }
         }

@@ -1,8 +1,5 @@
 //! Helpers shared by the integration tests: service builders, commands run inside nodes,
 //! raw HTTP from the host, waiting, and checks that a network left nothing behind.
-//!
-//! Every test binary uses a subset of these.
-#![allow(dead_code)]
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -118,7 +115,7 @@ pub(crate) fn record_path(id: &str) -> PathBuf {
 /// The network names of the records in the registry, by run id.
 fn records() -> Vec<(String, String)> {
     let Ok(dir) = std::fs::read_dir(REGISTRY) else { return Vec::new() };
-    dir.filter_map(|e| e.ok())
+    dir.filter_map(std::result::Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
         .filter_map(|e| {
             let record: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;

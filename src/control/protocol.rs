@@ -1,0 +1,129 @@
+//! The control protocol: what a client asks a controller and what it answers, as JSON.
+//!
+//! A connection carries one request, a JSON line, and one answer, a JSON document, after
+//! which the server closes it. An `enter` answer comes with the node's namespace descriptors
+//! (SCM_RIGHTS) in the same message.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{ClockReport, ClockSkew};
+use crate::network::Network;
+use crate::service::Op;
+use crate::shaping::Qos;
+use crate::spec::QosTarget;
+
+/// A snapshot of a network for `status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    /// Run id.
+    pub id: String,
+    /// Network name.
+    pub name: String,
+    /// Subnet in CIDR form.
+    pub subnet: String,
+    /// Run directory (logs).
+    pub run_dir: PathBuf,
+    /// One entry per node.
+    pub nodes: Vec<NodeStatus>,
+    /// (from, to) node pairs whose traffic is dropped.
+    pub cuts: Vec<(String, String)>,
+}
+
+/// One node in a [`Status`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// Node name.
+    pub name: String,
+    /// Node address.
+    pub ip: String,
+    /// Its services.
+    pub services: Vec<ServiceStatus>,
+}
+
+/// One service in a [`Status`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    /// Service name.
+    pub name: String,
+    /// State as text: running, stopped, paused, exited(N), killed(SIG).
+    pub state: String,
+    /// Main pid while it runs.
+    pub pid: Option<u32>,
+}
+
+impl Status {
+    /// The status of `network` now.
+    pub fn of(network: &Network) -> Status {
+        Status {
+            id: network.id().to_string(),
+            name: network.name().to_string(),
+            subnet: network.subnet().to_string(),
+            run_dir: network.run_dir().to_path_buf(),
+            nodes: network
+                .nodes()
+                .iter()
+                .map(|n| NodeStatus {
+                    name: n.name().to_string(),
+                    ip: n.ip().to_string(),
+                    services: n
+                        .services()
+                        .iter()
+                        .map(|s| ServiceStatus {
+                            name: s.name().to_string(),
+                            state: s.state().to_string(),
+                            pid: s.pid(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            cuts: network.cuts(),
+        }
+    }
+}
+
+/// A service's log files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Logs {
+    /// `node/service`.
+    pub service: String,
+    /// Its standard output.
+    pub stdout: PathBuf,
+    /// Its standard error.
+    pub stderr: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "lowercase")]
+pub(super) enum Request {
+    Status,
+    Op { op: Op, target: String },
+    Logs { target: String },
+    Enter { node: String },
+    Partition { groups: Vec<Vec<String>> },
+    Clock { node: String, skew: ClockSkew, restart: bool },
+    Qos { target: QosTarget, qos: Qos },
+    ClearQos,
+    Block { from: String, to: String },
+    Heal,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "lowercase")]
+pub(super) enum Answer {
+    Done,
+    Failed {
+        error: String,
+    },
+    Status(Status),
+    Logs {
+        logs: Vec<Logs>,
+    },
+    Clock(ClockReport),
+    /// Comes with the node's namespace descriptors: net, uts, mnt and, if its clocks are
+    /// shifted, time; `env` applies the node's wall clock and time zone.
+    Enter {
+        env: Vec<(String, String)>,
+    },
+}

@@ -1,0 +1,249 @@
+//! What a network should be: nodes, addressing, the services every node runs, and the
+//! conditions set up before they start.
+//!
+//! A [`NetworkSpec`] is plain data, built in code or read from a manifest. It is validated
+//! once, by [`NetworkSpec::validate`], before anything is created.
+
+mod conditions;
+mod service;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+pub(crate) use conditions::{partition_groups, Resolved};
+pub use conditions::{Conditions, QosRule, QosTarget};
+pub use service::{Probe, ServiceSpec};
+
+use crate::error::{Error, Result};
+use crate::subnet::Subnet;
+use crate::template::Template;
+
+/// At most this many nodes: a Linux bridge holds 1024 ports, one is the host's uplink.
+pub const MAX_NODES: usize = 1023;
+
+/// A whole network: how many nodes, their addressing, and what runs on each.
+#[derive(Debug, Clone)]
+pub struct NetworkSpec {
+    /// A label used in names and logs; letters, digits, `-` and `_`.
+    pub name: String,
+    /// Node names, in index order.
+    pub nodes: Vec<String>,
+    /// The subnet, or `None` to pick a free one.
+    pub subnet: Option<Subnet>,
+    /// Whether the nodes' links get IPv6 (link-local addresses). Off by default: duplicate
+    /// address detection and multicast reports flood the bridge at scale. Loopback keeps `::1`.
+    pub ipv6: bool,
+    /// Where run directories (logs, data) go; `/var/tmp/netdriver` by default.
+    pub run_root: PathBuf,
+    /// Keep service data directories after teardown (logs are always kept).
+    pub keep_data: bool,
+    /// The node's main URL, e.g. `http://{ip}:9984/`.
+    pub url: Option<Template>,
+    /// The services every node runs, in the order given.
+    pub services: Vec<ServiceSpec>,
+    /// Shaping, clocks and partition, set up right after bring-up, before services start.
+    pub conditions: Conditions,
+}
+
+impl NetworkSpec {
+    /// `count` nodes named `node0`, `node1`, ... and no services.
+    pub fn new(name: impl Into<String>, count: usize) -> NetworkSpec {
+        NetworkSpec {
+            name: name.into(),
+            nodes: (0..count).map(|i| format!("node{i}")).collect(),
+            subnet: None,
+            ipv6: false,
+            run_root: PathBuf::from("/var/tmp/netdriver"),
+            keep_data: false,
+            url: None,
+            services: Vec::new(),
+            conditions: Conditions::default(),
+        }
+    }
+
+    /// Adds a service to every node.
+    pub fn service(mut self, service: ServiceSpec) -> Self {
+        self.services.push(service);
+        self
+    }
+
+    /// Checks names, counts, the subnet's size, service dependencies, and the conditions:
+    /// their values and the nodes they name.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.is_empty()
+            || self.name.len() > 32
+            || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::invalid(
+                "network name",
+                format!("'{}': use 1 to 32 letters, digits, '-' or '_'", self.name),
+            ));
+        }
+        if self.nodes.is_empty() || self.nodes.len() > MAX_NODES {
+            return Err(Error::invalid(
+                "nodes",
+                format!("{} nodes: a network has 1 to {MAX_NODES} (a Linux bridge holds 1024 ports)", self.nodes.len()),
+            ));
+        }
+        unique("node", self.nodes.iter())?;
+        for n in &self.nodes {
+            if !valid_hostname(n) {
+                return Err(Error::invalid(
+                    "node name",
+                    format!("'{n}': use letters, digits and '-', at most 63, not only digits"),
+                ));
+            }
+        }
+        if let Some(s) = &self.subnet {
+            if s.capacity() < self.nodes.len() {
+                return Err(Error::Subnet(format!(
+                    "{s} holds {} nodes, the network has {}; use a shorter prefix",
+                    s.capacity(),
+                    self.nodes.len()
+                )));
+            }
+        }
+        unique("service", self.services.iter().map(|s| &s.name))?;
+        for (i, s) in self.services.iter().enumerate() {
+            if s.name.is_empty() || s.name.contains(['/', ' ']) {
+                return Err(Error::invalid("service name", format!("'{}': no spaces or '/'", s.name)));
+            }
+            for dep in &s.after {
+                let pos = self.services.iter().position(|o| &o.name == dep);
+                match pos {
+                    None => {
+                        return Err(Error::invalid(
+                            format!("service {}", s.name),
+                            format!("'after' names unknown service '{dep}'"),
+                        ))
+                    }
+                    Some(p) if p >= i => {
+                        return Err(Error::invalid(
+                            format!("service {}", s.name),
+                            format!("'after' names '{dep}', which must be defined before it"),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            for other in &s.restart_with {
+                if !self.services[..i].iter().any(|o| &o.name == other) {
+                    return Err(Error::invalid(
+                        format!("service {}", s.name),
+                        format!("'restart_with' names '{other}', which must be a service defined before it"),
+                    ));
+                }
+            }
+        }
+        self.conditions.validate(&self.nodes)
+    }
+
+    /// The index of the node `key` names: a node name, or an index below the node count.
+    pub(crate) fn node_index(&self, key: &str) -> Result<usize> {
+        find_node(key, self.nodes.iter().map(String::as_str))
+    }
+}
+
+/// The index of node `key` (an index, or a name) among `names`.
+pub(crate) fn find_node<'a>(key: &str, names: impl Iterator<Item = &'a str> + Clone) -> Result<usize> {
+    let count = names.clone().count();
+    let by_index = key.parse::<usize>().ok().filter(|&i| i < count);
+    by_index.or_else(|| names.clone().position(|n| n == key)).ok_or_else(|| {
+        let all: Vec<&str> = names.collect();
+        let known = match all.as_slice() {
+            [first, .., last] if count > 8 => format!("{first} ... {last}"),
+            _ => all.join(", "),
+        };
+        Error::UnknownNode { node: key.to_string(), known: format!("{known}, or an index below {count}") }
+    })
+}
+
+fn unique<'a>(kind: &'static str, names: impl Iterator<Item = &'a String>) -> Result<()> {
+    let mut seen = HashSet::new();
+    for n in names {
+        if !seen.insert(n) {
+            return Err(Error::DuplicateName { kind, name: n.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// A hostname label that is not all digits (a number selects a node by index).
+fn valid_hostname(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 63
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !n.starts_with('-')
+        && !n.chars().all(|c| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::ClockSkew;
+    use crate::shaping::{Direction, Qos};
+
+    #[test]
+    fn validation() {
+        assert!(NetworkSpec::new("ok", 3).validate().is_ok());
+        assert!(NetworkSpec::new("bad name", 3).validate().is_err());
+        assert!(NetworkSpec::new("n", 0).validate().is_err());
+        assert!(NetworkSpec::new("n", 1024).validate().is_err());
+        let mut dup = NetworkSpec::new("n", 2);
+        dup.nodes[1] = "node0".into();
+        assert!(matches!(dup.validate(), Err(Error::DuplicateName { kind: "node", .. })));
+        let svc = ServiceSpec::new("a", "true").unwrap();
+        let two = NetworkSpec::new("n", 1).service(svc.clone()).service(svc.clone());
+        assert!(matches!(two.validate(), Err(Error::DuplicateName { kind: "service", .. })));
+        let dep = NetworkSpec::new("n", 1).service(svc.after("zzz"));
+        assert!(dep.validate().unwrap_err().to_string().contains("zzz"));
+        let mut small = NetworkSpec::new("n", 10);
+        small.subnet = Some("10.1.0.0/29".parse().unwrap());
+        assert!(matches!(small.validate(), Err(Error::Subnet(_))));
+    }
+
+    #[test]
+    fn conditions_validation() {
+        let spec = NetworkSpec::new("n", 3);
+        assert_eq!((spec.node_index("node2").unwrap(), spec.node_index("1").unwrap()), (2, 1));
+        assert!(matches!(spec.node_index("3"), Err(Error::UnknownNode { .. })));
+        let err = NetworkSpec::new("n", 20).node_index("x").unwrap_err().to_string();
+        assert!(err.contains("node0 ... node19, or an index below 20"), "{err}");
+
+        let delay = Qos { delay: Duration::from_millis(10), ..Qos::default() };
+        let with = |conditions: Conditions| NetworkSpec { conditions, ..spec.clone() }.validate();
+        let rule = |node: &str, qos| QosRule { target: QosTarget::node(node, Direction::Both), qos };
+        let pair = |from: &str, to: &str| QosRule { target: QosTarget::both_ways(from, to), qos: delay };
+        let skew = |tz: &str| ClockSkew::default().tz(tz);
+        let groups =
+            |g: &[&[&str]]| Some(g.iter().map(|m| m.iter().map(std::string::ToString::to_string).collect()).collect());
+        let good = Conditions {
+            qos: vec![rule("node0", delay), pair("node1", "2")],
+            clocks: vec![("2".into(), skew("UTC"))],
+            partition: groups(&[&["node0"], &["1", "node2"]]),
+        };
+        with(good).unwrap();
+        let jitter = Qos { jitter: Duration::from_millis(1), ..Qos::default() };
+        let bad = [
+            (Conditions { qos: vec![rule("node0", jitter)], ..Conditions::default() }, "jitter"),
+            (Conditions { qos: vec![rule("node3", delay)], ..Conditions::default() }, "unknown node 'node3'"),
+            (Conditions { qos: vec![pair("node1", "1")], ..Conditions::default() }, "same node"),
+            (
+                Conditions { clocks: vec![("node0".into(), skew("Nowhere/Atlantis"))], ..Conditions::default() },
+                "time zone",
+            ),
+            (Conditions { clocks: vec![("x".into(), skew("UTC"))], ..Conditions::default() }, "unknown node 'x'"),
+            (
+                Conditions { partition: groups(&[&["node0"], &["0"]]), ..Conditions::default() },
+                "node 0 is in two groups",
+            ),
+            (Conditions { partition: groups(&[&["node9"]]), ..Conditions::default() }, "unknown node 'node9'"),
+        ];
+        for (conditions, phrase) in bad {
+            let err = with(conditions).unwrap_err().to_string();
+            assert!(err.contains(phrase), "{err} lacks {phrase}");
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! netdriver's integration tests, one binary with a module per feature. They run as root and
+//! make real namespaces, links, qdiscs and processes (`sudo scripts/test`).
+//!
+//! Select a feature with its module path: `cargo test --test integration -- qos::`.
+
+mod cli;
+mod clock;
+mod common;
+mod conditions;
+mod errors;
+mod etcd;
+mod network;
+mod partition;
+mod profiles;
+mod qos;
+mod scale;
+mod services;
