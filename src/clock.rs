@@ -56,9 +56,16 @@ impl std::str::FromStr for Offset {
             Some(rest) => (true, rest),
             None => (false, s.strip_prefix('+').unwrap_or(s)),
         };
-        let d = parse_duration(magnitude).map_err(|_| {
-            Error::invalid("clock offset", format!("'{s}': use a signed duration like +1h, -30s, +1.5s"))
+        let too_long =
+            || Error::invalid("clock offset", format!("'{s}' is too long: a clock moves by at most 292 years"));
+        let d = parse_duration(magnitude).map_err(|e| match e {
+            // A well-formed duration past u64 nanoseconds.
+            Error::Invalid { message, .. } if message.ends_with("is too long") => too_long(),
+            _ => Error::invalid("clock offset", format!("'{s}': use a signed duration like +1h, -30s, +1.5s")),
         })?;
+        if i64::try_from(d.as_nanos()).is_err() {
+            return Err(too_long());
+        }
         Ok(if behind { Offset::behind(d) } else { Offset::ahead(d) })
     }
 }
@@ -126,13 +133,15 @@ impl ClockSkew {
     /// Checks the time zone and that libfaketime is there when the wall clock moves.
     pub(crate) fn validate(&self) -> Result<()> {
         if let Some(tz) = &self.tz {
-            let known = !tz.is_empty() && !tz.contains("..") && Path::new("/usr/share/zoneinfo").join(tz).is_file();
-            if !known {
-                return Err(Error::invalid(
-                    "time zone",
-                    format!("'{tz}' is not in /usr/share/zoneinfo (e.g. Asia/Tokyo, UTC); install tzdata"),
-                ));
-            }
+            check_zone(tz)?;
+        }
+        let clocks = [
+            ("CLOCK_REALTIME", nix::time::ClockId::CLOCK_REALTIME, self.realtime),
+            ("CLOCK_MONOTONIC", nix::time::ClockId::CLOCK_MONOTONIC, self.monotonic),
+            ("CLOCK_BOOTTIME", nix::time::ClockId::CLOCK_BOOTTIME, self.boottime),
+        ];
+        for (name, id, offset) in clocks {
+            check_range(name, id, offset)?;
         }
         if self.realtime != Offset::ZERO && faketime_library().is_none() {
             return Err(Error::missing_binary("wall-clock offsets", "libfaketime.so.1 (Debian: libfaketime)"));
@@ -165,6 +174,52 @@ impl ClockSkew {
     /// Whether the monotonic or boottime clock moves (a time namespace is needed).
     pub(crate) fn needs_namespace(&self) -> bool {
         self.monotonic != Offset::ZERO || self.boottime != Offset::ZERO
+    }
+}
+
+/// The longest a clock may read, in seconds: the kernel's own bound for time namespaces
+/// (`KTIME_SEC_MAX / 2`, about 146 years), used for every clock.
+const MAX_CLOCK_SECS: i64 = 4_611_686_018;
+
+/// Checks that `offset` keeps the clock `name` within 0 and [`MAX_CLOCK_SECS`] seconds.
+fn check_range(name: &str, id: nix::time::ClockId, offset: Offset) -> Result<()> {
+    if offset == Offset::ZERO {
+        return Ok(());
+    }
+    let now = nix::time::clock_gettime(id).map_err(|e| Error::io(format!("reading {name}"), e))?.tv_sec();
+    let (secs, _) = offset.secs_nanos();
+    let reads = now.saturating_add(secs);
+    if (0..=MAX_CLOCK_SECS).contains(&reads) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "clock offset",
+        format!(
+            "{offset} for {name}: the clock would read {reads} s, outside the kernel's 0 to {MAX_CLOCK_SECS} s \
+             (about 146 years); use an offset from -{now}s to +{}s",
+            MAX_CLOCK_SECS - now
+        ),
+    ))
+}
+
+/// Checks that `tz` names a zone of the zone database: a relative name such as `Asia/Tokyo`
+/// or `UTC` whose file under /usr/share/zoneinfo is a TZif file.
+fn check_zone(tz: &str) -> Result<()> {
+    let plain = !tz.is_empty() && Path::new(tz).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    let file = Path::new("/usr/share/zoneinfo").join(tz);
+    let tzif = plain
+        && std::fs::File::open(&file).ok().and_then(|mut f| {
+            let mut magic = [0u8; 4];
+            std::io::Read::read_exact(&mut f, &mut magic).ok()?;
+            Some(magic == *b"TZif")
+        }) == Some(true);
+    if tzif {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "time zone",
+            format!("'{tz}' is not a zone of /usr/share/zoneinfo (e.g. Asia/Tokyo, UTC); install tzdata for more"),
+        ))
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::error::{Context, Error, Result};
+use crate::files;
 
 /// How a configuration file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -97,12 +98,10 @@ pub fn merge(doc: &mut Value, settings: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Writes `text` to `path`, making its directory.
+/// Writes `text` to `path` (mode 0644), making its missing directories (0755).
 pub(crate) fn write_file(path: &Path, text: impl AsRef<[u8]>) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(path, text).context(|| format!("writing {}", path.display()))
+    files::make_parents(path, 0o755)?;
+    files::write_file(path, text.as_ref(), 0o644)
 }
 
 #[cfg(test)]

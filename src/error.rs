@@ -102,6 +102,9 @@ pub enum Error {
     /// No network is reachable from the command line.
     #[error("{0}")]
     NoNetwork(String),
+    /// A wait was cancelled (by a signal, or a [`Cancel`](crate::cancel::Cancel)).
+    #[error("cancelled while {0}")]
+    Cancelled(String),
     /// A netlink request failed.
     #[error("netlink: {op}: {source}")]
     Netlink {

@@ -1,12 +1,15 @@
 //! Reclaiming what dead runs left: the processes in their namespaces that carry their run id,
-//! their uplink (by name *and* alias), their records. Live runs are never touched.
+//! their uplink (by name *and* alias), the nodes' private `/tmp` and (unless the run kept
+//! them) the services' data directories, their records. Live runs are never touched; logs stay.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::fabric;
+use crate::files;
 use crate::process;
-use crate::registry::Registry;
+use crate::registry::{Record, Registry};
 
 /// What [`gc`] reclaimed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -17,6 +20,8 @@ pub struct GcReport {
     pub processes: usize,
     /// How many leftover links were deleted.
     pub links: usize,
+    /// How many directories (nodes' `/tmp`, services' data) were removed.
+    pub dirs: usize,
 }
 
 /// Reclaims everything left by runs whose controller died; live runs are not touched. Every
@@ -39,8 +44,43 @@ pub(crate) fn reclaim(registry: &Registry) -> GcReport {
             Ok(false) => {}
             Err(e) => tracing::warn!("gc: {e}"),
         }
+        match remove_dirs(&record) {
+            Ok(n) => report.dirs += n,
+            Err(e) => tracing::warn!("gc: {e}"),
+        }
         record.remove();
         report.runs.push(record.id);
     }
     report
+}
+
+/// Removes the nodes' `/tmp` of a dead run and, unless it kept them, its data directories:
+/// `<run_dir>/<node>/tmp` and `<run_dir>/<node>/<service>/data`. Returns how many.
+fn remove_dirs(record: &Record) -> Result<usize> {
+    let root = record.run_dir.parent().unwrap_or(&record.run_dir);
+    if !files::is_trusted_root(root, "run_root")? || std::fs::symlink_metadata(&record.run_dir).is_err() {
+        return Ok(0);
+    }
+    let subdirs = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(std::result::Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()
+    };
+    let mut doomed = Vec::new();
+    for node in subdirs(&record.run_dir) {
+        doomed.push(node.join("tmp"));
+        if !record.keep_data {
+            doomed.extend(subdirs(&node).into_iter().map(|service| service.join("data")));
+        }
+    }
+    let mut removed = 0;
+    for dir in doomed.iter().filter(|d| std::fs::symlink_metadata(d).is_ok()) {
+        files::remove_tree(dir)?;
+        removed += 1;
+    }
+    Ok(removed)
 }

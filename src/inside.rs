@@ -5,6 +5,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::cancel::Cancel;
 use crate::clock::NodeClock;
 use crate::error::{Context, Result};
 use crate::ns::{Enter, NodeNamespaces};
@@ -44,11 +45,12 @@ impl NodeCtx {
     }
 }
 
-/// What every node of a network shares: the runtime for HTTP probes.
+/// What every node of a network shares: the runtime for HTTP probes, and what cancels waits.
 #[derive(Debug)]
 pub(crate) struct NetCtx {
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) http: reqwest::Client,
+    pub(crate) cancel: Cancel,
 }
 
 impl NetCtx {

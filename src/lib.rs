@@ -27,18 +27,20 @@
 //!
 //! | layer | modules, in order | what they own |
 //! |---|---|---|
-//! | values | `error`, `units`, `subnet`, `template`, `config`, `shaping`, `clock` | the error type, durations, IPv4 subnets, placeholders, configuration files, link shaping values and their qdisc encodings, clock offsets |
+//! | foundations | `error`, `units`, `cancel`, `files`, `subnet`, `template`, `config`, `shaping`, `clock` | the error type, durations, cancelling waits, files and directories made without trusting others, IPv4 subnets, placeholders, configuration files, link shaping values and their qdisc encodings, clock offsets |
 //! | kernel primitives | `runtime`, `ns`, `fabric`, `process` | the async runtime for netlink and probes; namespaces and what a node's mount namespace shows; the lab's bridge, veths, partitions and qdiscs; spawning into namespaces and the process table |
 //! | specs | `spec`, `manifest` | what a network should be, in code or as a TOML manifest |
 //! | live networks | `registry`, `gc`, `inside`, `service`, `node`, `network` | run records and subnet picking; reclaiming dead runs; what a node's processes share; services; nodes; networks |
 //! | profiles | `profile` | ready-made application networks: Tendermint, kvstore, BigchainDB |
 //! | faces | `control` | the control socket; the CLI (`src/cli`) and the Python package (`python/`) are crates above the library and only translate |
 
+pub mod cancel;
 pub mod clock;
 pub mod config;
 pub mod control;
 pub mod error;
 mod fabric;
+mod files;
 pub mod gc;
 mod inside;
 pub mod manifest;
@@ -56,6 +58,7 @@ pub mod subnet;
 pub mod template;
 pub mod units;
 
+pub use cancel::Cancel;
 pub use clock::{ClockReport, ClockSkew, Offset};
 pub use error::{Error, Result};
 pub use gc::{gc, GcReport};

@@ -119,7 +119,7 @@ pub(crate) fn create_time(monotonic: (i64, i64), boottime: (i64, i64)) -> Result
         std::fs::write(&path, offsets).map_err(|e| match e.raw_os_error() {
             Some(libc::ERANGE) => Error::invalid(
                 "clock offset",
-                "it would move a clock before the host's boot; use a smaller negative offset",
+                "it would move a clock before the host's boot or past the kernel's 146 years; use a smaller one",
             ),
             _ => Error::io(format!("writing {path}"), e),
         })?;

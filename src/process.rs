@@ -28,9 +28,10 @@ pub(crate) enum Tie {
 }
 
 /// Makes `cmd` start inside the namespaces `ns` (net, uts, mnt), in its current directory
-/// (or ours). A service fails to start if the directory is missing in the node; a one-off
-/// command starts in `/` instead (the caller's directory may be under the host's /tmp,
-/// which the node does not see).
+/// (or ours), with no signal blocked or ignored (a controller blocks the ones it waits for,
+/// and a child would inherit that). A service fails to start if the directory is missing in
+/// the node; a one-off command starts in `/` instead (the caller's directory may be under the
+/// host's /tmp, which the node does not see).
 pub(crate) fn prepare(cmd: &mut Command, ns: Enter, tie: Tie) {
     let cwd = cmd
         .get_current_dir()
@@ -38,11 +39,25 @@ pub(crate) fn prepare(cmd: &mut Command, ns: Enter, tie: Tie) {
         .or_else(|| std::env::current_dir().ok())
         .and_then(|d| CString::new(d.as_os_str().as_bytes()).ok());
     let parent = std::process::id() as libc::pid_t;
+    // SAFETY: sigemptyset only writes the set it is given.
+    let no_signals = unsafe {
+        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(set.as_mut_ptr());
+        set.assume_init()
+    };
     // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
     // calls are allowed: it makes plain system calls and allocates nothing (its errors are OS
     // error codes, which io::Error holds without allocating).
     unsafe {
         cmd.pre_exec(move || {
+            if libc::sigprocmask(libc::SIG_SETMASK, &raw const no_signals, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Handlers go at exec; what is ignored stays ignored unless reset here. Numbers
+            // the kernel refuses (SIGKILL, SIGSTOP, the C library's own) are skipped.
+            for sig in 1..=64 {
+                libc::signal(sig, libc::SIG_DFL);
+            }
             ns.join()?;
             // Joining a mount namespace moves the process to its root: go back to the directory.
             if let Some(dir) = &cwd {

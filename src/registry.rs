@@ -6,13 +6,16 @@
 //! name.
 
 use std::fs::File;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::fabric;
+use crate::fabric::Taken;
+use crate::files;
 use crate::process;
 use crate::subnet::Subnet;
 
@@ -33,6 +36,12 @@ pub(crate) struct Record {
     pub(crate) uplink: String,
     pub(crate) run_dir: PathBuf,
     pub(crate) netns: Vec<u64>,
+    /// The user who started the network: the control socket serves root and them alone.
+    #[serde(default)]
+    pub(crate) uid: u32,
+    /// Whether the services' data directories stay after teardown (gc leaves them too).
+    #[serde(default)]
+    pub(crate) keep_data: bool,
 }
 
 impl Record {
@@ -45,13 +54,9 @@ impl Record {
         Path::new(DIR).join(format!("{}.sock", self.id))
     }
 
-    /// Writes the record (atomically).
+    /// Writes the record (atomically, readable by all: `status` finds networks through it).
     pub(crate) fn save(&self) -> Result<()> {
-        let path = Record::path(&self.id);
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("record serializes"))
-            .context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).context(|| format!("writing {}", path.display()))
+        files::write_file(&Record::path(&self.id), &serde_json::to_vec_pretty(self).expect("record serializes"), 0o644)
     }
 
     /// Removes the record and the control socket.
@@ -85,11 +90,12 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    /// Waits for the registry's lock.
+    /// Waits for the registry's lock, making the registry's directory if needed (refusing one
+    /// that others could write in).
     pub(crate) fn lock() -> Result<Registry> {
-        std::fs::create_dir_all(DIR).context(|| format!("creating {DIR}"))?;
+        files::trusted_root(Path::new(DIR), 0o755, "registry directory")?;
         let path = Path::new(DIR).join("lock");
-        let file = File::create(&path).context(|| format!("opening {}", path.display()))?;
+        let file = files::create_file(&path, 0o600, true)?;
         Flock::lock(file, FlockArg::LockExclusive)
             .map(|f| Registry { _flock: f })
             .map_err(|(_, e)| Error::io(format!("locking {}", path.display()), e))
@@ -103,14 +109,23 @@ impl Registry {
 
     /// Reserves an id and a subnet for a new run and writes its record.
     #[expect(clippy::unused_self, reason = "holding the guard keeps another run from taking the same id or subnet")]
-    pub(crate) fn claim(&self, name: &str, wanted: Option<Subnet>, nodes: usize, run_root: &Path) -> Result<Record> {
+    pub(crate) fn claim(
+        &self,
+        name: &str,
+        wanted: Option<Subnet>,
+        nodes: usize,
+        run_root: &Path,
+        keep_data: bool,
+    ) -> Result<Record> {
         let live = records();
-        let taken: Vec<Subnet> = host_routes().into_iter().chain(live.iter().filter_map(Record::subnet)).collect();
+        let mut taken = fabric::host_routes()?;
+        taken.extend(live.iter().filter_map(Record::subnet).map(|s| Taken { addr: s.addr, prefix: s.prefix }));
         let subnet = match wanted {
-            Some(s) => match taken.iter().find(|t| t.overlaps(&s)) {
+            Some(s) => match taken.iter().find(|t| s.overlaps_range(t.addr, t.prefix)) {
                 Some(t) => {
                     return Err(Error::Subnet(format!(
-                        "{s} overlaps {t}, which the host or another network uses; pick another or leave it unset"
+                        "{s} overlaps {}/{}, which the host or another network uses; pick another or leave it unset",
+                        t.addr, t.prefix
                     )))
                 }
                 None => s,
@@ -128,6 +143,8 @@ impl Registry {
             start_time: process::start_time(me).unwrap_or(0),
             subnet: subnet.to_string(),
             netns: Vec::new(),
+            uid: nix::unistd::geteuid().as_raw(),
+            keep_data,
         };
         record.save()?;
         Ok(record)
@@ -135,39 +152,25 @@ impl Registry {
 }
 
 /// The smallest subnet that holds `nodes`, from the pool, overlapping nothing in `taken`.
-fn pick_subnet(nodes: usize, taken: &[Subnet]) -> Result<Subnet> {
+fn pick_subnet(nodes: usize, taken: &[Taken]) -> Result<Subnet> {
     let bits = (nodes + 3).next_power_of_two().trailing_zeros().max(8);
     let prefix = 32 - bits as u8;
-    let step = 1u32 << bits;
-    let mut addr = POOL.0;
-    while addr.checked_add(step - 1).is_some_and(|end| end <= POOL.1) {
-        let candidate = Subnet::new(addr.into(), prefix)?;
-        match taken.iter().find(|t| t.overlaps(&candidate)) {
+    let step = 1u64 << bits;
+    let mut addr = u64::from(POOL.0);
+    while addr + step - 1 <= u64::from(POOL.1) {
+        let candidate = Subnet::new(Ipv4Addr::from(addr as u32), prefix)?;
+        match taken.iter().find(|t| candidate.overlaps_range(t.addr, t.prefix)) {
             // Skip past the whole taken range.
-            Some(t) => addr = (u32::from(t.addr) + t.size()).max(addr + step).next_multiple_of(step),
+            Some(t) => {
+                let end = u64::from(u32::from(t.addr)) + (1u64 << (32 - u32::from(t.prefix)));
+                addr = end.max(addr + step).next_multiple_of(step);
+            }
             None => return Ok(candidate),
         }
     }
     Err(Error::Subnet(format!(
         "no free /{prefix} left in 10.200.0.0-10.255.255.255; stop other networks, run `netdriver gc`, or give a subnet"
     )))
-}
-
-/// The host's IPv4 routes (main table), as subnets.
-fn host_routes() -> Vec<Subnet> {
-    let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let dest = u32::from_str_radix(f.get(1)?, 16).ok()?;
-            let mask = u32::from_str_radix(f.get(7)?, 16).ok()?;
-            let prefix = mask.count_ones() as u8;
-            // The kernel prints the network-order address as a native integer.
-            let dest = std::net::Ipv4Addr::from(dest.to_ne_bytes());
-            (prefix >= 8).then(|| Subnet::new(dest, prefix).ok())?
-        })
-        .collect()
 }
 
 fn new_id(live: &[Record]) -> String {
@@ -192,13 +195,16 @@ mod tests {
 
     #[test]
     fn picks_free_subnets() {
-        let taken: Vec<Subnet> = vec!["10.200.0.0/24".parse().unwrap(), "10.200.1.0/24".parse().unwrap()];
+        let range = |a: [u8; 4], prefix| Taken { addr: Ipv4Addr::from(a), prefix };
+        let taken = [range([10, 200, 0, 0], 24), range([10, 200, 1, 0], 24)];
         assert_eq!(pick_subnet(3, &taken).unwrap().to_string(), "10.200.2.0/24");
         assert_eq!(pick_subnet(1000, &taken).unwrap().to_string(), "10.200.4.0/22");
         assert_eq!(pick_subnet(253, &[]).unwrap().to_string(), "10.200.0.0/24");
         assert_eq!(pick_subnet(254, &[]).unwrap().to_string(), "10.200.0.0/23");
-        let wide: Vec<Subnet> = vec!["10.0.0.0/8".parse().unwrap()];
-        assert!(matches!(pick_subnet(3, &wide), Err(Error::Subnet(_))));
+        assert!(matches!(pick_subnet(3, &[range([10, 0, 0, 0], 8)]), Err(Error::Subnet(_))));
+        // A route with a prefix shorter than any subnet's covers the whole pool too.
+        assert!(matches!(pick_subnet(3, &[range([10, 0, 0, 0], 7)]), Err(Error::Subnet(_))));
+        assert_eq!(pick_subnet(3, &[range([10, 200, 0, 7], 32)]).unwrap().to_string(), "10.200.1.0/24");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! an error.
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,6 +18,7 @@ use nix::sys::signal::Signal;
 
 use crate::config::ConfigFile;
 use crate::error::{Context, Error, Result};
+use crate::files;
 use crate::inside::{Entry, NodeCtx};
 use crate::process::{self, Table, Tie};
 
@@ -147,17 +148,28 @@ struct Run {
 }
 
 /// One service on one node.
+///
+/// Operations on one service run one at a time (a second `restart` waits for the first), so
+/// that a stop never reaps what another operation started; `state` and `pid` never wait.
 #[derive(Debug)]
 pub struct Service {
     name: String,
     node: Arc<NodeCtx>,
     launch: Launch,
+    /// Held for the whole of an operation.
+    op: Mutex<()>,
+    /// The process, held only to look at or change it.
     run: Mutex<Run>,
 }
 
 impl Service {
     pub(crate) fn new(name: String, node: Arc<NodeCtx>, launch: Launch) -> Service {
-        Service { name, node, launch, run: Mutex::default() }
+        Service { name, node, launch, op: Mutex::default(), run: Mutex::default() }
+    }
+
+    /// Waits until no other operation runs on the service, and keeps others out until dropped.
+    pub(crate) fn operation(&self) -> MutexGuard<'_, ()> {
+        self.op.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The service's name.
@@ -243,6 +255,11 @@ impl Service {
 
     /// Like [`Service::start`], returning whether it started a process.
     pub(crate) fn start_fresh(&self) -> Result<bool> {
+        let _op = self.operation();
+        self.start_now()
+    }
+
+    fn start_now(&self) -> Result<bool> {
         let since = Instant::now();
         let spawned = self.spawn()?;
         if spawned {
@@ -254,17 +271,24 @@ impl Service {
     /// Stops the service: SIGTERM to its process group, then, after the grace period,
     /// SIGKILL to every process of its tree. A no-op if it is not running.
     pub fn stop(&self) -> Result<()> {
+        let _op = self.operation();
+        self.stop_now()
+    }
+
+    fn stop_now(&self) -> Result<()> {
         self.terminate();
         self.finish(Instant::now() + self.launch.stop_timeout)
     }
 
     /// Kills the service's whole process tree with SIGKILL at once.
     pub fn kill(&self) -> Result<()> {
+        let _op = self.operation();
         self.finish(Instant::now())
     }
 
     /// Freezes the service's processes with SIGSTOP.
     pub fn pause(&self) -> Result<()> {
+        let _op = self.operation();
         let Some(pid) = self.pid() else {
             return Err(Error::State(format!(
                 "{}/{} is not running, so it cannot be paused; start it first",
@@ -278,6 +302,7 @@ impl Service {
 
     /// Lets paused processes run again with SIGCONT. A no-op if it is not paused.
     pub fn resume(&self) -> Result<()> {
+        let _op = self.operation();
         let mut run = self.lock();
         if let (Some(child), true) = (&run.child, run.paused) {
             process::signal(&Table::scan().tree(child.id() as i32), Signal::SIGCONT);
@@ -288,25 +313,27 @@ impl Service {
 
     /// Stops the service if it runs, then starts it.
     pub fn restart(&self) -> Result<()> {
-        self.stop()?;
-        self.start()
+        let _op = self.operation();
+        self.stop_now()?;
+        self.start_now().map(drop)
     }
 
     /// Resets the service's state: runs its reset command inside the node, or wipes its data
     /// directory if it has none. A running service is stopped first and started again after.
     pub fn reset(&self) -> Result<()> {
+        let _op = self.operation();
         let was_running = self.pid().is_some();
-        self.stop()?;
+        self.stop_now()?;
         if let Some((program, args)) = self.launch.reset.split_first() {
             self.run_reset(program, args)?;
         } else {
             let data = &self.launch.data;
-            std::fs::remove_dir_all(data).or_else(ignore_missing).context(|| format!("removing {}", data.display()))?;
-            make_data_dir(data)?;
+            files::remove_tree(data)?;
+            files::make_dir(data, 0o700)?;
         }
         self.lock().exited = None;
         if was_running {
-            self.start()?;
+            self.start_now()?;
         }
         Ok(())
     }
@@ -383,6 +410,7 @@ impl Service {
         let Some(probe) = &self.launch.probe else { return Ok(()) };
         let deadline = since + self.launch.ready_timeout;
         loop {
+            self.node.net.cancel.check(|| format!("waiting for {}/{} to be ready", self.node.name, self.name))?;
             if let ServiceState::Exited(status) = self.state() {
                 return Err(self.failure(format!("exited while starting ({})", ServiceState::Exited(status))));
             }
@@ -465,11 +493,7 @@ impl Service {
     }
 
     fn open_log(&self, path: &Path, program: &str) -> Result<File> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .context(|| format!("opening {}", path.display()))?;
+        let mut file = files::create_file(path, 0o644, true)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let _ = writeln!(file, "--- netdriver: {}: running {program} at unix time {now} ---", self.name);
         Ok(file)
@@ -490,16 +514,6 @@ impl Service {
     }
 }
 
-/// Creates a service's data directory, private to its owner as databases (etcd, MongoDB) want.
-pub(crate) fn make_data_dir(path: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .context(|| format!("creating {}", path.display()))
-}
-
 /// The last `n` lines of a file, each indented, or nothing.
 fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -508,12 +522,4 @@ fn tail(path: &Path, n: usize) -> String {
         let _ = writeln!(out, "  | {l}");
         out
     })
-}
-
-fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        Ok(())
-    } else {
-        Err(e)
-    }
 }

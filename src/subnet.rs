@@ -50,9 +50,36 @@ impl Subnet {
 
     /// Whether the two subnets share any address.
     pub fn overlaps(&self, other: &Subnet) -> bool {
-        let p = self.prefix.min(other.prefix);
-        let mask = u32::MAX << (32 - p);
-        u32::from(self.addr) & mask == u32::from(other.addr) & mask
+        self.overlaps_range(other.addr, other.prefix)
+    }
+
+    /// Whether the subnet shares an address with `addr/prefix` (any prefix, 0 to 32).
+    pub fn overlaps_range(&self, addr: Ipv4Addr, prefix: u8) -> bool {
+        let p = self.prefix.min(prefix);
+        let mask = u32::MAX.checked_shl(32 - u32::from(p)).unwrap_or(0);
+        u32::from(self.addr) & mask == u32::from(addr) & mask
+    }
+
+    /// Refuses the ranges a network cannot live in: "this network", loopback, link-local,
+    /// multicast and the reserved range with the broadcast address.
+    pub fn check_usable(&self) -> Result<()> {
+        let reserved: [(Ipv4Addr, u8, &str); 5] = [
+            (Ipv4Addr::new(0, 0, 0, 0), 8, "\"this network\" (0.0.0.0/8)"),
+            (Ipv4Addr::new(127, 0, 0, 0), 8, "loopback (127.0.0.0/8)"),
+            (Ipv4Addr::new(169, 254, 0, 0), 16, "link-local (169.254.0.0/16)"),
+            (Ipv4Addr::new(224, 0, 0, 0), 4, "multicast (224.0.0.0/4)"),
+            (Ipv4Addr::new(240, 0, 0, 0), 4, "reserved, with the broadcast address (240.0.0.0/4)"),
+        ];
+        match reserved.iter().find(|(addr, prefix, _)| self.overlaps_range(*addr, *prefix)) {
+            Some((_, _, what)) => Err(Error::invalid(
+                "subnet",
+                format!(
+                    "{self} is in the {what} range, which no network can use; pick a private one such as \
+                     10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, or leave it unset"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 }
 

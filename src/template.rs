@@ -17,7 +17,8 @@
 //! | `{others:PATTERN}` | PATTERN for every other node, joined by `,` |
 //!
 //! Inside PATTERN, `%name`, `%ip` and `%index` stand for that node's values, so an etcd
-//! cluster list is `{all:%name=http://%ip:2380}`. `{{` and `}}` are literal braces.
+//! cluster list is `{all:%name=http://%ip:2380}`; `%%` is a literal `%`, and any other word
+//! after a `%` is an error. `{{` and `}}` are literal braces.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -159,6 +160,22 @@ impl Template {
     }
 }
 
+/// `template` rendered for node 0 of a sample network of one node: what a check of its
+/// rendered form (a URL, a path) needs.
+pub(crate) fn render_sample(template: &Template) -> String {
+    let nodes = [NodeVars { name: "node0".into(), ip: Ipv4Addr::new(10, 200, 0, 2) }];
+    let vars = Vars {
+        index: 0,
+        nodes: &nodes,
+        data: Path::new("/var/tmp/netdriver/net-000000/node0/service/data"),
+        dir: Path::new("/var/tmp/netdriver/net-000000/node0"),
+        network: "net",
+        subnet: "10.200.0.0/24",
+        host: Ipv4Addr::new(10, 200, 0, 1),
+    };
+    template.render(&vars)
+}
+
 impl std::str::FromStr for Template {
     type Err = Error;
     fn from_str(s: &str) -> Result<Template> {
@@ -188,7 +205,7 @@ fn parse_placeholder(inner: &str) -> std::result::Result<Piece, String> {
             "others" => true,
             _ => return Err(format!("unknown placeholder '{{{inner}}}' (joins are {{all:..}} and {{others:..}})")),
         };
-        return Ok(Piece::Join { others_only, pattern: parse_pattern(pattern) });
+        return Ok(Piece::Join { others_only, pattern: parse_pattern(pattern)? });
     }
     let var = match inner {
         "name" | "node" => Var::Name,
@@ -210,23 +227,33 @@ fn parse_placeholder(inner: &str) -> std::result::Result<Piece, String> {
     Ok(Piece::Var(var))
 }
 
-fn parse_pattern(pattern: &str) -> Vec<PatternPiece> {
+/// A join's pattern: `%name`, `%ip` and `%index` (a `%` and a word: letters and digits),
+/// `%%` for a literal `%`; a `%` before anything else stays as it is.
+fn parse_pattern(pattern: &str) -> std::result::Result<Vec<PatternPiece>, String> {
     let mut out = Vec::new();
     let mut text = String::new();
     let mut rest = pattern;
     while let Some(i) = rest.find('%') {
         text.push_str(&rest[..i]);
         let tail = &rest[i + 1..];
-        let (piece, len) = if tail.starts_with("name") {
-            (PatternPiece::Name, 4)
-        } else if tail.starts_with("index") {
-            (PatternPiece::Index, 5)
-        } else if tail.starts_with("ip") {
-            (PatternPiece::Ip, 2)
-        } else {
+        if let Some(after) = tail.strip_prefix('%') {
             text.push('%');
-            rest = tail;
+            rest = after;
             continue;
+        }
+        let len = tail.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(tail.len());
+        let piece = match &tail[..len] {
+            "" => {
+                text.push('%');
+                rest = tail;
+                continue;
+            }
+            "name" => PatternPiece::Name,
+            "index" => PatternPiece::Index,
+            "ip" => PatternPiece::Ip,
+            other => {
+                return Err(format!("unknown '%{other}' in a pattern (known: %name, %ip, %index; %% is a literal %)"))
+            }
         };
         if !text.is_empty() {
             out.push(PatternPiece::Text(std::mem::take(&mut text)));
@@ -238,7 +265,7 @@ fn parse_pattern(pattern: &str) -> Vec<PatternPiece> {
     if !text.is_empty() {
         out.push(PatternPiece::Text(text));
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -278,6 +305,7 @@ mod tests {
         );
         assert_eq!(render("{others:%ip:26656}", 1), "10.0.0.2:26656,10.0.0.4:26656");
         assert_eq!(render("{all:%index-50%}", 2), "0-50%,1-50%,2-50%");
+        assert_eq!(render("{others:%%%name}", 0), "%node1,%node2");
     }
 
     #[test]
@@ -287,7 +315,7 @@ mod tests {
 
     #[test]
     fn errors() {
-        for bad in ["{nope}", "{ip", "x}", "{each:%ip}"] {
+        for bad in ["{nope}", "{ip", "x}", "{each:%ip}", "{all:%foo}", "{all:%ipaddr}"] {
             let err = Template::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");
         }

@@ -1,130 +1,15 @@
 //! The command line as a user drives it: a controlling `netdriver up` in the background, other
 //! invocations talking to it, exit codes, teardown on SIGTERM, and `gc` after a SIGKILL.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_netdriver");
-
-/// Writes a manifest for `nodes` nodes running `web` (an HTTP server) under a unique name.
-fn manifest(name: &str, nodes: usize, extra_service: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("netdriver-{name}-{}.toml", std::process::id()));
-    let text = format!(
-        r#"
-[network]
-name = "{name}"
-nodes = {nodes}
-url = "http://{{ip}}:8000/"
-
-[[service]]
-name = "web"
-command = "python3"
-args = ["-m", "http.server", "8000", "--bind", "{{ip}}"]
-ready = {{ tcp = 8000 }}
-stop_timeout = "2s"
-{extra_service}
-"#
-    );
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn nd(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("running netdriver")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A controlling `netdriver up`; killed (and its leftovers reclaimed) if a test fails early.
-struct Controller(Child);
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-            let _ = nd(&["gc"]);
-        }
-    }
-}
-
-/// Starts `netdriver up` and waits for its summary line; returns the controller and run id.
-fn up(manifest: &Path) -> (Controller, String) {
-    let mut child = Command::new(BIN)
-        .args(["up", "-f", manifest.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let id = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| l.split("NETDRIVER_NETWORK=").nth(1).map(|r| r[..6].to_string()))
-        .expect("`up` printed no summary");
-    // Keep draining stdout so the controller never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (Controller(child), id)
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "controller did not exit within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// What of run `id` is still on the host: uplink, record, socket, marked processes, mounts.
-fn leftovers(id: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
-    if stdout(&links).contains(&format!(" nd{id}")) {
-        found.push(format!("link nd{id}"));
-    }
-    for file in [format!("/run/netdriver/{id}.json"), format!("/run/netdriver/{id}.sock")] {
-        if std::path::Path::new(&file).exists() {
-            found.push(file);
-        }
-    }
-    let marker = format!("NETDRIVER_RUN={id}");
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else { continue };
-        let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
-        if !zombie && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
-            found.push(format!("process {}", entry.file_name().to_string_lossy()));
-        }
-    }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    if mounts.contains(&format!("-{id}/")) {
-        found.push("a mount of the run directory".into());
-    }
-    found
-}
-
-fn wait_no_leftovers(id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !leftovers(id).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(leftovers(id), Vec::<String>::new());
-}
+use crate::common::{leftovers, manifest, nd, run_dir_of, stderr, stdout, up_cli, wait_exit, wait_no_leftovers, BIN};
 
 #[test]
 fn controller_serves_other_invocations_and_tears_down_on_sigterm() {
     let m = manifest("cli-ops", 2, "");
-    let (mut child, id) = up(&m);
+    let (mut child, id) = up_cli(&m);
     let net = ["--network", "cli-ops"];
 
     let status = nd(&[&net[..], &["status"]].concat());
@@ -185,7 +70,8 @@ command = "sh"
 args = ["-c", "setsid sleep 1000 </dev/null >/dev/null 2>&1 & exec sleep 1000"]
 "#;
     let m = manifest("cli-gc", 2, daemon);
-    let (mut child, id) = up(&m);
+    let (mut child, id) = up_cli(&m);
+    let run = run_dir_of(&id);
     child.0.kill().unwrap();
     child.0.wait().unwrap();
     assert!(!leftovers(&id).is_empty(), "the escaped daemons should still be there before gc");
@@ -194,6 +80,14 @@ args = ["-c", "setsid sleep 1000 </dev/null >/dev/null 2>&1 & exec sleep 1000"]
     assert!(gc.status.success(), "{}", stderr(&gc));
     assert!(stdout(&gc).contains(&id), "{}", stdout(&gc));
     wait_no_leftovers(&id);
+    // Data directories and the nodes' /tmp go (keep_data is false); logs stay.
+    for node in ["node0", "node1"] {
+        let gone = [run.join(node).join("tmp"), run.join(node).join("web/data"), run.join(node).join("daemon/data")];
+        assert!(gone.iter().all(|d| !d.exists()), "gc left one of {gone:?}");
+        assert!(run.join(node).join("web/stderr.log").is_file(), "gc removed {node}'s logs");
+    }
+    assert!(stdout(&gc).contains("director(ies) removed (logs kept)"), "{}", stdout(&gc));
+    std::fs::remove_dir_all(run).unwrap();
     let again = nd(&["gc"]);
     assert!(!stdout(&again).contains(&id));
 }

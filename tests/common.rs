@@ -2,10 +2,10 @@
 //! raw HTTP from the host, waiting, and checks that a network left nothing behind.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use netdriver::{Network, NetworkSpec, Node, Probe, ServiceSpec};
@@ -160,4 +160,147 @@ pub(crate) fn teardown(network: Network) {
     network.down().unwrap_or_else(|e| panic!("tearing down {id}: {e}"));
     assert_no_leftovers(&id);
     std::fs::remove_dir_all(&run_dir).unwrap_or_else(|e| panic!("removing {}: {e}", run_dir.display()));
+}
+
+// --- the command line ---------------------------------------------------------------------
+
+/// The netdriver binary.
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_netdriver");
+
+/// Writes a manifest for `nodes` nodes running `web` (an HTTP server) under a unique name.
+pub(crate) fn manifest(name: &str, nodes: usize, extra_service: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[network]
+name = "{name}"
+nodes = {nodes}
+url = "http://{{ip}}:8000/"
+
+[[service]]
+name = "web"
+command = "python3"
+args = ["-m", "http.server", "8000", "--bind", "{{ip}}"]
+ready = {{ tcp = 8000 }}
+stop_timeout = "2s"
+{extra_service}
+"#
+    );
+    write_manifest(name, &text)
+}
+
+pub(crate) fn nd(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("running netdriver")
+}
+
+pub(crate) fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub(crate) fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A controlling `netdriver up`; killed (and its leftovers reclaimed) if a test fails early.
+pub(crate) struct Controller(pub(crate) Child);
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = nd(&["gc"]);
+        }
+    }
+}
+
+/// Writes `text` as the manifest of a network called `name`, under a unique file name.
+pub(crate) fn write_manifest(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("netdriver-{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts `netdriver up` and waits for its summary line; returns the controller and run id.
+pub(crate) fn up_cli(manifest: &Path) -> (Controller, String) {
+    up_command(Command::new(BIN).args(["up", "-f", manifest.to_str().unwrap()]))
+}
+
+/// Starts `cmd` (a `netdriver up`, maybe wrapped) and waits for the summary line it prints.
+pub(crate) fn up_command(cmd: &mut Command) -> (Controller, String) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let id = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.split("NETDRIVER_NETWORK=").nth(1).map(|r| r[..6].to_string()))
+        .expect("`up` printed no summary");
+    // Keep draining stdout so the controller never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (Controller(child), id)
+}
+
+pub(crate) fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "controller did not exit within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What of run `id` is still on the host: uplink, record, socket, marked processes, mounts.
+pub(crate) fn leftovers(id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    if stdout(&links).contains(&format!(" nd{id}")) {
+        found.push(format!("link nd{id}"));
+    }
+    for file in [format!("/run/netdriver/{id}.json"), format!("/run/netdriver/{id}.sock")] {
+        if std::path::Path::new(&file).exists() {
+            found.push(file);
+        }
+    }
+    let marker = format!("NETDRIVER_RUN={id}");
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else { continue };
+        let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
+        if !zombie && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
+            found.push(format!("process {}", entry.file_name().to_string_lossy()));
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    if mounts.contains(&format!("-{id}/")) {
+        found.push("a mount of the run directory".into());
+    }
+    found
+}
+
+pub(crate) fn wait_no_leftovers(id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !leftovers(id).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(leftovers(id), Vec::<String>::new());
+}
+
+/// Sends `signal` to the process `child`.
+pub(crate) fn signal(child: &Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+}
+
+/// The run directory of live run `id`, from its record.
+pub(crate) fn run_dir_of(id: &str) -> PathBuf {
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(record_path(id)).unwrap()).unwrap();
+    PathBuf::from(record["run_dir"].as_str().unwrap())
+}
+
+/// `argv` run as the unprivileged user nobody, with no capabilities.
+pub(crate) fn as_nobody(argv: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"])
+        .args(argv)
+        .output()
+        .expect("running setpriv")
 }

@@ -3,15 +3,19 @@
 //!
 //! Select a feature with its module path: `cargo test --test integration -- qos::`.
 
+mod bad_input;
 mod cli;
 mod clock;
 mod common;
 mod conditions;
 mod errors;
 mod etcd;
+mod hardening;
+mod load;
 mod network;
 mod partition;
 mod profiles;
 mod qos;
 mod scale;
 mod services;
+mod signals;

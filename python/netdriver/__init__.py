@@ -27,6 +27,7 @@ stopped network and tears it down after the test.
 from . import _netdriver
 from ._convert import QOS_SETTINGS
 from ._netdriver import (
+    CancelledError,
     DuplicateNameError,
     InvalidError,
     KernelFeatureError,
@@ -69,6 +70,7 @@ __all__ = [
     "ServiceFailedError",
     "StateError",
     "NoNetworkError",
+    "CancelledError",
     "NetlinkError",
     "NetdriverIOError",
 ]

@@ -21,6 +21,7 @@ __all__ = [
     "ServiceFailedError",
     "StateError",
     "NoNetworkError",
+    "CancelledError",
     "NetlinkError",
     "NetdriverIOError",
     "__version__",
@@ -66,6 +67,9 @@ class StateError(NetdriverError):
 
 class NoNetworkError(NetdriverError):
     """No network is reachable."""
+
+class CancelledError(NetdriverError):
+    """A wait was cancelled (a signal, or another thread)."""
 
 class NetlinkError(NetdriverError):
     """A netlink request failed."""

@@ -46,6 +46,7 @@ exceptions! {
     ServiceFailedError for E::ServiceFailed { .. }, "A service did not become ready or exited while starting.";
     StateError for E::State(_), "An operation that makes no sense in the current state.";
     NoNetworkError for E::NoNetwork(_), "No network is reachable.";
+    CancelledError for E::Cancelled(_), "A wait was cancelled (a signal, or another thread raised the network's Cancel).";
     NetlinkError for E::Netlink { .. }, "A netlink request failed.";
     NetdriverIOError for E::Io { .. }, "A system call or file operation failed.";
 }

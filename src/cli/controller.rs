@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use netdriver::control::Server;
 use netdriver::profile::{self, Profile};
-use netdriver::{Network, Result};
+use netdriver::{Cancel, Network, Result};
 use nix::sys::signal::{SigSet, Signal};
 
 use super::remote::exit_code;
@@ -21,15 +21,19 @@ enum Event {
     Exited(std::process::ExitStatus),
 }
 
-/// Brings the network up and serves it until SIGINT, SIGTERM or SIGHUP.
+/// Brings the network up and serves it until SIGINT, SIGTERM or SIGHUP; one of those during
+/// bring-up or service start ends it at once and tears down what was made.
 pub(super) fn up(args: &UpArgs) -> Result<ExitCode> {
     let events = watch_signals();
-    let network = bring_up(args)?;
-    println!("{}", summary(&network));
-    println!(
-        "Ctrl-C tears it down; other shells drive it: netdriver status | exec NODE -- CMD | stop NODE[/SERVICE] ..."
-    );
+    let network = match bring_up(args, &events.cancel) {
+        Ok(network) => network,
+        Err(e) => return interrupted(&events, e),
+    };
     serve(&network, || {
+        println!("{}", summary(&network));
+        println!(
+            "Ctrl-C tears it down; other shells drive it: netdriver status | exec NODE -- CMD | stop NODE[/SERVICE] ..."
+        );
         let _ = events.recv();
     })?;
     eprintln!("netdriver: tearing down {}", network.id());
@@ -40,9 +44,12 @@ pub(super) fn up(args: &UpArgs) -> Result<ExitCode> {
 /// Brings the network up, runs `command` on the host while serving, then tears down.
 pub(super) fn run(args: &UpArgs, command: &[String]) -> Result<ExitCode> {
     let events = watch_signals();
-    let network = bring_up(args)?;
-    eprintln!("{}", summary(&network));
+    let network = match bring_up(args, &events.cancel) {
+        Ok(network) => network,
+        Err(e) => return interrupted(&events, e),
+    };
     let code = serve(&network, || -> Result<ExitCode> {
+        eprintln!("{}", summary(&network));
         let (program, rest) = command.split_first().expect("clap requires a command");
         let mut child =
             Command::new(program).args(rest).env("NETDRIVER_NETWORK", network.id()).spawn().map_err(|e| {
@@ -67,9 +74,27 @@ pub(super) fn run(args: &UpArgs, command: &[String]) -> Result<ExitCode> {
     code
 }
 
-fn bring_up(args: &UpArgs) -> Result<Network> {
+/// The exit of a bring-up that failed: 128 + the signal's number when a signal cancelled it
+/// (what was made is torn down by then), else the error.
+fn interrupted(events: &Events, e: netdriver::Error) -> Result<ExitCode> {
+    match (&e, events.receiver.try_recv()) {
+        (netdriver::Error::Cancelled(what), Ok(Event::Signal(sig))) => {
+            eprintln!("netdriver: {sig} while {what}: stopped, and everything made is torn down");
+            Ok(ExitCode::from(128 + sig as u8))
+        }
+        _ => Err(e),
+    }
+}
+
+fn bring_up(args: &UpArgs, cancel: &Cancel) -> Result<Network> {
     let (profile, spec): (Arc<dyn Profile>, _) = match (&args.file, &args.profile) {
         (Some(file), _) => {
+            if let Some(binary) = args.binaries.first() {
+                return Err(netdriver::Error::Invalid {
+                    what: "--binary".into(),
+                    message: format!("'{binary}': a manifest names its programs itself; --binary goes with --profile"),
+                });
+            }
             let manifest = profile::Manifest::load(file)?;
             let spec = manifest.spec("", args.nodes.unwrap_or(manifest.nodes()))?;
             (Arc::new(manifest), spec)
@@ -86,16 +111,20 @@ fn bring_up(args: &UpArgs) -> Result<Network> {
     let started = Instant::now();
     let mut shown = Instant::now();
     let tty = std::io::stderr().is_terminal();
-    let network = profile.up_with_progress(&spec, &mut |p| {
-        let done = p.done == p.total;
-        if total >= 50 && (done || (tty && shown.elapsed() > Duration::from_millis(250))) {
-            shown = Instant::now();
-            eprint!("\rnetdriver: bringing up nodes: {}/{}", p.done, p.total);
-            if done {
-                eprintln!(" ({:.2} s)", started.elapsed().as_secs_f64());
+    let network = profile.up_with(
+        &spec,
+        &mut |p| {
+            let done = p.done == p.total;
+            if total >= 50 && (done || (tty && shown.elapsed() > Duration::from_millis(250))) {
+                shown = Instant::now();
+                eprint!("\rnetdriver: bringing up nodes: {}/{}", p.done, p.total);
+                if done {
+                    eprintln!(" ({:.2} s)", started.elapsed().as_secs_f64());
+                }
             }
-        }
-    })?;
+        },
+        cancel,
+    )?;
     if !spec.services.is_empty() {
         eprintln!("netdriver: starting {} service(s) on {total} node(s)...", spec.services.len());
         profile.start(&network)?;
@@ -116,7 +145,8 @@ fn parse_binary(arg: &str) -> Result<(String, PathBuf)> {
     }
 }
 
-/// Serves the control socket while `body` runs.
+/// Serves the control socket while `body` runs: the socket is bound before `body` starts, so
+/// what `body` announces can be driven at once.
 fn serve<T>(network: &Network, body: impl FnOnce() -> T) -> Result<T> {
     let server = Server::bind(network)?;
     Ok(std::thread::scope(|s| {
@@ -148,10 +178,13 @@ fn summary(network: &Network) -> String {
 }
 
 /// Signals delivered to a channel: blocked in every thread (call before any thread starts),
-/// then received by one watcher thread. Children get a clean mask from std's spawn.
+/// then received by one watcher thread, which also raises `cancel` so that a bring-up or a
+/// readiness wait ends at once. Children get a clean mask and dispositions (see the process
+/// module of the library).
 struct Events {
     sender: mpsc::Sender<Event>,
     receiver: mpsc::Receiver<Event>,
+    cancel: Cancel,
 }
 
 impl Events {
@@ -167,11 +200,13 @@ fn watch_signals() -> Events {
     }
     set.thread_block().expect("blocking signals");
     let (sender, receiver) = mpsc::channel();
-    let tx = sender.clone();
+    let (tx, cancel) = (sender.clone(), Cancel::new());
+    let raise = cancel.clone();
     std::thread::spawn(move || {
         while let Ok(sig) = set.wait() {
+            raise.cancel();
             let _ = tx.send(Event::Signal(sig));
         }
     });
-    Events { sender, receiver }
+    Events { sender, receiver, cancel }
 }

@@ -144,11 +144,12 @@ pub(super) fn gc() -> Result<ExitCode> {
         println!("nothing to reclaim");
     } else {
         println!(
-            "reclaimed {} dead run(s) ({}): {} process(es) killed, {} link(s) deleted",
+            "reclaimed {} dead run(s) ({}): {} process(es) killed, {} link(s) and {} director(ies) removed (logs kept)",
             report.runs.len(),
             report.runs.join(", "),
             report.processes,
-            report.links
+            report.links,
+            report.dirs
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -152,7 +152,22 @@ impl Client {
 
     fn send(&self, request: &Request) -> Result<UnixStream> {
         let path = self.record.socket();
-        let mut stream = UnixStream::connect(&path).context(|| format!("connecting to {}", path.display()))?;
+        let (name, id) = (&self.record.name, &self.record.id);
+        let mut stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => Error::Privilege {
+                missing: format!(
+                    "access to the control socket of network {name} ({id}), which serves root and uid {} (who started it)",
+                    self.record.uid
+                ),
+            },
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => Error::NoNetwork(format!(
+                "the controller of network {name} ({id}, pid {}) does not answer on {}: it is starting, exiting or \
+                 gone; `netdriver gc` reclaims a dead one",
+                self.record.pid,
+                path.display()
+            )),
+            _ => Error::io(format!("connecting to {}", path.display()), e),
+        })?;
         let mut line = serde_json::to_vec(request).expect("requests serialize");
         line.push(b'\n');
         stream.write_all(&line).context(|| "sending a request")?;
@@ -163,10 +178,22 @@ impl Client {
         let mut stream = self.send(request)?;
         let mut bytes = Vec::new();
         stream.read_to_end(&mut bytes).context(|| "reading the answer")?;
-        match serde_json::from_slice(&bytes).map_err(|e| Error::invalid("control answer", e.to_string()))? {
+        match self.parse(&bytes)? {
             Answer::Failed { error } => Err(Error::State(error)),
             answer => Ok(answer),
         }
+    }
+
+    /// The controller's answer; an empty one means it went away while handling the request.
+    fn parse(&self, bytes: &[u8]) -> Result<Answer> {
+        if bytes.is_empty() {
+            return Err(Error::NoNetwork(format!(
+                "the controller of network {} ({}, pid {}) closed the connection without answering: it exited or \
+                 was killed while handling the request; see its output",
+                self.record.name, self.record.id, self.record.pid
+            )));
+        }
+        serde_json::from_slice(bytes).map_err(|e| Error::invalid("control answer", e.to_string()))
     }
 }
 

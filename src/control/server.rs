@@ -1,12 +1,19 @@
 //! The controller's side of the control socket: serves a [`Network`] to other processes.
+//!
+//! The socket (mode 0600) serves root and the user who started the network, checked on every
+//! connection (SO_PEERCRED); anyone else gets a refusal that says so. Connections are served
+//! at once, each on its own thread: a request must arrive within 10 s, so a silent client
+//! blocks no one, and shutting down waits for no idle client.
 
-use std::io::{BufRead, BufReader, IoSlice, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{getsockopt, sendmsg, sockopt::PeerCredentials, ControlMessage, MsgFlags};
 
 use super::protocol::{Answer, Logs, Request, Status};
 use crate::error::{Context, Error, Result};
@@ -14,56 +21,119 @@ use crate::network::Network;
 use crate::node::Node;
 use crate::service::Service;
 
+/// How long a client has to send its request (and to read its answer).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often waits look at whether the server is shutting down.
+const TICK: Duration = Duration::from_millis(100);
+/// The longest request: a line of JSON.
+const MAX_REQUEST: u64 = 1 << 20;
+
 /// Serves a network on its control socket until [`Server::shutdown`].
 #[derive(Debug)]
 pub struct Server<'a> {
     network: &'a Network,
     listener: UnixListener,
-    path: PathBuf,
     stopping: AtomicBool,
 }
 
 impl<'a> Server<'a> {
-    /// Binds the network's control socket.
+    /// Binds the network's control socket, readable and writable by its owner only.
     pub fn bind(network: &'a Network) -> Result<Server<'a>> {
         let path = network.record().socket();
-        let _ = std::fs::remove_file(&path);
+        // Only a stale socket of ours may be in the way (the registry's directory is root's).
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_socket() => {
+                std::fs::remove_file(&path).context(|| format!("removing {}", path.display()))?;
+            }
+            Ok(_) => return Err(Error::State(format!("{} exists and is not a socket; remove it", path.display()))),
+            Err(_) => {}
+        }
         let listener = UnixListener::bind(&path).context(|| format!("binding {}", path.display()))?;
-        Ok(Server { network, listener, path, stopping: AtomicBool::new(false) })
+        // Connections before the chmod are refused by the credentials check all the same.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .context(|| format!("chmod {}", path.display()))?;
+        listener.set_nonblocking(true).context(|| "making the control socket non-blocking")?;
+        Ok(Server { network, listener, stopping: AtomicBool::new(false) })
     }
 
-    /// Answers requests, one connection at a time, until shut down.
+    /// Answers requests, each connection on a thread of its own, until shut down; returns once
+    /// every request in progress is answered.
     pub fn run(&self) {
-        for stream in self.listener.incoming() {
-            if self.stopping.load(Ordering::SeqCst) {
-                break;
-            }
-            if let Ok(stream) = stream {
-                if let Err(e) = self.handle(&stream) {
-                    tracing::warn!("control socket: {e}");
+        std::thread::scope(|scope| {
+            while !self.stopping.load(Ordering::SeqCst) {
+                let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
+                if !matches!(poll(&mut fds, PollTimeout::from(TICK.as_millis() as u16)), Ok(n) if n > 0) {
+                    continue;
+                }
+                match self.listener.accept() {
+                    Ok((stream, _)) => {
+                        scope.spawn(move || {
+                            if let Err(e) = self.serve(&stream) {
+                                tracing::warn!("control socket: {e}");
+                            }
+                        });
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => tracing::warn!("control socket: accepting a connection: {e}"),
                 }
             }
-        }
+        });
     }
 
-    /// Makes [`Server::run`] return.
+    /// Makes [`Server::run`] return: new connections are no longer accepted, clients still
+    /// sending their request are dropped.
     pub fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        let _ = UnixStream::connect(&self.path);
     }
 
-    fn handle(&self, stream: &UnixStream) -> Result<()> {
-        let mut line = String::new();
-        BufReader::new(stream).read_line(&mut line).context(|| "reading a request")?;
+    /// Serves one connection: its request, the peer's credentials, the answer (a refusal for
+    /// anyone but root and the network's owner). The request is read first either way, so that
+    /// a refused client reads its refusal rather than a reset connection.
+    fn serve(&self, stream: &UnixStream) -> Result<()> {
+        stream.set_nonblocking(false).context(|| "configuring a control connection")?;
+        let Some(line) = self.read_request(stream)? else { return Ok(()) };
+        let owner = self.network.record().uid;
+        let peer = getsockopt(stream, PeerCredentials).context(|| "reading the peer's credentials")?;
+        if peer.uid() != 0 && peer.uid() != owner {
+            let error = format!(
+                "permission denied: uid {} may not drive network {} ({}); its control socket serves root and uid {owner}, \
+                 who started it: run as one of them (e.g. with sudo)",
+                peer.uid(),
+                self.network.name(),
+                self.network.id()
+            );
+            return reply(stream, &Answer::Failed { error: error.clone() })
+                .and(Err(Error::State(format!("refused: {error}"))));
+        }
         let request: Request =
             serde_json::from_str(&line).map_err(|e| Error::invalid("control request", e.to_string()))?;
         if let Request::Enter { node } = &request {
             return self.enter(stream, node);
         }
         let answer = self.answer(&request).unwrap_or_else(|e| Answer::Failed { error: e.to_string() });
-        let bytes = serde_json::to_vec(&answer).expect("answers serialize");
-        let mut out = stream;
-        out.write_all(&bytes).context(|| "writing an answer")
+        reply(stream, &answer)
+    }
+
+    /// The request line, or `None` when the client went away, fell silent past
+    /// [`REQUEST_TIMEOUT`], or the server is shutting down.
+    fn read_request(&self, stream: &UnixStream) -> Result<Option<String>> {
+        stream.set_read_timeout(Some(TICK)).context(|| "configuring a control connection")?;
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        let mut line = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut reader = stream.take(MAX_REQUEST);
+        while !line.ends_with(b"\n") {
+            if self.stopping.load(Ordering::SeqCst) || Instant::now() >= deadline {
+                return Ok(None);
+            }
+            match reader.read(&mut buf) {
+                Ok(0) => return Ok(None),
+                Ok(n) => line.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+                Err(e) => return Err(Error::io("reading a request", e)),
+            }
+        }
+        String::from_utf8(line).map(Some).map_err(|_| Error::invalid("control request", "not UTF-8"))
     }
 
     /// Answers an Enter request with the node's namespace descriptors.
@@ -77,6 +147,7 @@ impl<'a> Server<'a> {
             Err(e) => (Answer::Failed { error: e.to_string() }, Vec::new()),
         };
         let bytes = serde_json::to_vec(&answer).expect("answers serialize");
+        stream.set_write_timeout(Some(REQUEST_TIMEOUT)).context(|| "configuring a control connection")?;
         sendmsg::<()>(
             stream.as_raw_fd(),
             &[IoSlice::new(&bytes)],
@@ -139,6 +210,14 @@ impl<'a> Server<'a> {
             }
         })
     }
+}
+
+/// Writes `answer` and closes the writing side; a client that does not read is dropped after
+/// [`REQUEST_TIMEOUT`].
+fn reply(stream: &UnixStream, answer: &Answer) -> Result<()> {
+    stream.set_write_timeout(Some(REQUEST_TIMEOUT)).context(|| "configuring a control connection")?;
+    let mut out = stream;
+    out.write_all(&serde_json::to_vec(answer).expect("answers serialize")).context(|| "writing an answer")
 }
 
 /// `NODE` or `NODE/SERVICE`.

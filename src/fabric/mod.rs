@@ -16,7 +16,8 @@ use futures::TryStreamExt;
 use netlink_packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage,
 };
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute};
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 pub(crate) use shape::Sender;
 
@@ -165,7 +166,11 @@ impl Fabric {
         runtime::block_on(&self.rt, async {
             let mut by_group = LinkMessage::default();
             by_group.attributes.push(LinkAttribute::Group(PORT_GROUP));
-            self.lab_nl.link().del_with_message(by_group).execute().await.map_err(nl("deleting node links"))?;
+            // No port to delete (a bring-up that failed before the first node) is no error.
+            match self.lab_nl.link().del_with_message(by_group).execute().await {
+                Err(e) if errno(&e) == Some(libc::ENODEV) => {}
+                r => r.map_err(nl("deleting node links"))?,
+            }
             match self.host_nl.link().del(self.uplink_index).execute().await {
                 Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
                 r => r.map_err(nl(format!("deleting {}", self.uplink))),
@@ -198,6 +203,35 @@ impl Fabric {
     pub(crate) fn shape_send(&self, index: usize, qos: Option<&Qos>) -> Result<()> {
         runtime::block_on(&self.rt, shape::shape_send(&self.lab_nl, index, qos))
     }
+}
+
+/// An address range the host routes somewhere: a route's destination and prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Taken {
+    pub(crate) addr: Ipv4Addr,
+    pub(crate) prefix: u8,
+}
+
+/// The ranges of the host's IPv4 routes in every table (not only the main one), whatever
+/// their prefix; default routes left out.
+pub(crate) fn host_routes() -> Result<Vec<Taken>> {
+    Io::new()?.block_on(async {
+        let (conn, handle, _) = rtnetlink::new_connection().context(|| "opening a netlink socket")?;
+        tokio::spawn(conn);
+        let mut routes = handle.route().get(RouteMessageBuilder::<Ipv4Addr>::new().build()).execute();
+        let mut taken = Vec::new();
+        while let Some(route) = routes.try_next().await.map_err(nl("listing the host's routes"))? {
+            let prefix = route.header.destination_prefix_length;
+            let dest = route.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
+                _ => None,
+            });
+            if let (Some(addr), true) = (dest, prefix > 0) {
+                taken.push(Taken { addr, prefix });
+            }
+        }
+        Ok(taken)
+    })
 }
 
 /// Deletes the uplink `name` of a dead run `id`, if it is still there and carries the run's

@@ -11,7 +11,10 @@ use super::raw::{RawClock, RawNetwork, RawProbe, RawQos, RawService};
 use crate::clock::{ClockSkew, Offset};
 use crate::error::{Error, Result};
 use crate::shaping::{Direction, Qos};
-use crate::spec::{partition_groups, NetworkSpec, Probe, QosRule, QosTarget, ServiceSpec, MAX_NODES};
+use crate::spec::{
+    check_bind_target, check_http_probe, check_name, partition_groups, NetworkSpec, Probe, QosRule, QosTarget,
+    ServiceSpec, MAX_NODES,
+};
 use crate::template::Template;
 use crate::units::parse_duration;
 
@@ -44,7 +47,7 @@ impl Doc<'_> {
         spec.subnet = raw.subnet.as_ref().map(|s| self.field("network.subnet", s, str::parse)).transpose()?;
         spec.ipv6 = raw.ipv6;
         if let Some(root) = &raw.run_root {
-            spec.run_root.clone_from(root);
+            spec.run_root = self.field("network.run_root", root, check_run_root)?;
         }
         spec.keep_data = raw.keep_data;
         spec.url = raw.url.as_ref().map(|u| self.field("network.url", u, Template::parse)).transpose()?;
@@ -53,8 +56,8 @@ impl Doc<'_> {
 
     pub(super) fn service(&self, i: usize, raw: &RawService) -> Result<ServiceSpec> {
         let at = |field: &str| format!("service[{i}].{field}");
-        let name = raw.name.get_ref().as_str();
-        let mut spec = self.field(&at("command"), &raw.command, |c| ServiceSpec::new(name, c))?;
+        let name = self.field(&at("name"), &raw.name, |n| check_name(n).map(|()| n.to_string()))?;
+        let mut spec = self.field(&at("command"), &raw.command, |c| ServiceSpec::new(name.as_str(), c))?;
         for (j, arg) in raw.args.iter().enumerate() {
             spec.args.push(self.field(&at(&format!("args[{j}]")), arg, Template::parse)?);
         }
@@ -62,7 +65,7 @@ impl Doc<'_> {
             spec.env.push((key.clone(), self.field(&at(&format!("env.{}", quote(key))), value, Template::parse)?));
         }
         spec.workdir = raw.workdir.as_ref().map(|w| self.field(&at("workdir"), w, Template::parse)).transpose()?;
-        spec.ready = raw.ready.as_ref().map(|ready| self.probe(&at("ready"), ready)).transpose()?;
+        spec.ready = raw.ready.as_ref().map(|ready| self.probe(&name, &at("ready"), ready)).transpose()?;
         if let Some(timeout) = &raw.ready_timeout {
             spec.ready_timeout = self.field(&at("ready_timeout"), timeout, parse_duration)?;
         }
@@ -71,7 +74,11 @@ impl Doc<'_> {
             spec.stop_timeout = self.field(&at("stop_timeout"), timeout, parse_duration)?;
         }
         for (inside, source) in &raw.binds {
-            let source = self.field(&at(&format!("binds.{}", quote(inside))), source, Template::parse)?;
+            let field = at(&format!("binds.{}", quote(inside)));
+            let source = self.field(&field, source, |s| {
+                check_bind_target(&name, Path::new(inside))?;
+                Template::parse(s)
+            })?;
             spec.binds.push((PathBuf::from(inside), source));
         }
         for (j, arg) in raw.reset.iter().enumerate() {
@@ -86,11 +93,15 @@ impl Doc<'_> {
         Ok(spec)
     }
 
-    fn probe(&self, field: &str, ready: &Spanned<RawProbe>) -> Result<Probe> {
+    fn probe(&self, service: &str, field: &str, ready: &Spanned<RawProbe>) -> Result<Probe> {
         match ready.get_ref() {
-            RawProbe { http: Some(url), tcp: None } => {
-                self.field(&format!("{field}.http"), url, Template::parse).map(Probe::Http)
-            }
+            RawProbe { http: Some(url), tcp: None } => self
+                .field(&format!("{field}.http"), url, |u| {
+                    let url = Template::parse(u)?;
+                    check_http_probe(service, &url)?;
+                    Ok(url)
+                })
+                .map(Probe::Http),
             RawProbe { http: None, tcp: Some(port) } => Ok(Probe::Tcp(port.get())),
             _ => Err(self.error(ready.span(), format!("{field}: give one of http = \"URL\" or tcp = PORT"))),
         }
@@ -243,6 +254,24 @@ impl Doc<'_> {
             column: before[line_start..].chars().count() + 1,
             message: message.into(),
         }
+    }
+}
+
+/// A run root as written: absolute, and if it exists, a directory (the rest is checked at
+/// bring-up, where it is made).
+fn check_run_root(root: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(root);
+    let bad = |message: String| Err(Error::invalid("run_root", message));
+    if root.is_empty() {
+        return bad("it is empty; give an absolute directory such as /var/tmp/netdriver".into());
+    }
+    if !path.is_absolute() {
+        return bad(format!("{root} is relative; give an absolute directory"));
+    }
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_symlink() => bad(format!("{root} is a symlink; give the real path")),
+        Ok(meta) if !meta.is_dir() => bad(format!("{root} is not a directory")),
+        _ => Ok(path),
     }
 }
 

@@ -72,18 +72,36 @@ mod raw;
 #[cfg(test)]
 mod tests;
 
+use std::io::Read as _;
 use std::path::Path;
 
 use toml::Spanned;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::spec::NetworkSpec;
 use convert::Doc;
 use raw::RawManifest;
 
-/// Reads the manifest at `path` and parses it with [`parse`].
+/// The largest manifest read: far more than any network needs, far less than a mistake such as
+/// `-f /dev/zero` would read.
+pub const MAX_SIZE: u64 = 1 << 20;
+
+/// Reads the manifest at `path` (a regular file of at most [`MAX_SIZE`] bytes) and parses it
+/// with [`parse`].
 pub fn load(path: &Path) -> Result<NetworkSpec> {
-    let text = std::fs::read_to_string(path).context(|| format!("reading manifest {}", path.display()))?;
+    let read = |e| Error::io(format!("reading manifest {}", path.display()), e);
+    let file = std::fs::File::open(path).map_err(read)?;
+    if !file.metadata().map_err(read)?.is_file() {
+        return Err(Error::invalid("manifest", format!("{} is not a regular file", path.display())));
+    }
+    let mut text = String::new();
+    file.take(MAX_SIZE + 1).read_to_string(&mut text).map_err(read)?;
+    if text.len() as u64 > MAX_SIZE {
+        return Err(Error::invalid(
+            "manifest",
+            format!("{} is larger than 1 MiB; a manifest is a few lines", path.display()),
+        ));
+    }
     parse(&text, path)
 }
 
@@ -94,30 +112,45 @@ pub fn parse(text: &str, path: &Path) -> Result<NetworkSpec> {
     let raw: RawManifest = toml::from_str(text).map_err(|e| doc.toml_error(&e))?;
     let network = raw.network.get_ref();
     let mut spec = doc.network(network)?;
-    spec.validate().map_err(|e| {
+    spec.validate_network().map_err(|e| {
         let (field, span) = match &e {
             Error::Subnet(_) => ("subnet", network.subnet.as_ref().map(Spanned::span)),
+            Error::Invalid { what, .. } if what == "subnet" => ("subnet", network.subnet.as_ref().map(Spanned::span)),
             Error::Invalid { what, .. } if what == "network name" => ("name", network.name.as_ref().map(Spanned::span)),
             _ => ("nodes", Some(network.nodes.span())),
         };
         doc.error(span.unwrap_or(raw.network.span()), format!("network.{field}: {e}"))
     })?;
-    // Validation checks each service against the ones before it, so validating as services are
-    // added blames the first one that is wrong.
     for (i, service) in raw.service.iter().enumerate() {
-        spec.services.push(doc.service(i, service)?);
-        spec.validate().map_err(|e| {
-            let names = matches!(&e, Error::DuplicateName { .. })
-                || matches!(&e, Error::Invalid { what, .. } if what == "service name");
-            let blames = |field: &str| e.to_string().contains(&format!("'{field}'"));
-            let (field, span) = match (&service.after, &service.restart_with) {
-                (_, Some(with)) if !names && blames("restart_with") => ("restart_with", with.span()),
-                (Some(after), _) if !names => ("after", after.span()),
-                _ => ("name", service.name.span()),
-            };
-            doc.error(span, format!("service[{i}].{field}: {e}"))
-        })?;
+        let service = doc.service(i, service)?;
+        if spec.services.iter().any(|s| s.name == service.name) {
+            let name = raw.service[i].name.span();
+            return Err(doc.error(
+                name,
+                format!("service[{i}].name: duplicate service name '{}': names must be unique", service.name),
+            ));
+        }
+        spec.services.push(service);
     }
+    // What services name of each other, once all are known: any may name any other. An error
+    // names its service ("service NAME: ..."): blame that service's field.
+    let blame = |e: Error| {
+        let text = e.to_string();
+        let Some(i) = spec.services.iter().position(|s| text.starts_with(&format!("invalid service {}:", s.name)))
+        else {
+            return doc.error(raw.network.span(), text);
+        };
+        let service = &raw.service[i];
+        let (field, span) = match (&service.after, &service.restart_with) {
+            (_, Some(with)) if text.contains("'restart_with'") => ("restart_with", with.span()),
+            (Some(after), _) => ("after", after.span()),
+            _ => ("name", service.name.span()),
+        };
+        doc.error(span, format!("service[{i}].{field}: {text}"))
+    };
+    (0..spec.services.len()).try_for_each(|i| spec.check_references(i)).map_err(blame)?;
+    spec.levels().map_err(blame)?;
+    spec.validate().map_err(|e| doc.error(raw.network.span(), e.to_string()))?;
     spec.conditions.clocks =
         raw.clock.iter().enumerate().map(|(i, c)| doc.clock(&spec, i, c)).collect::<Result<_>>()?;
     spec.conditions.qos = raw.qos.iter().enumerate().map(|(i, q)| doc.qos_rule(&spec, i, q)).collect::<Result<_>>()?;

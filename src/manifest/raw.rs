@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU16;
-use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -31,7 +30,7 @@ pub(super) struct RawNetwork {
     pub(super) subnet: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) ipv6: bool,
-    pub(super) run_root: Option<PathBuf>,
+    pub(super) run_root: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) keep_data: bool,
     pub(super) url: Option<Spanned<String>>,

@@ -132,7 +132,7 @@ fn errors_point_at_the_field() {
         (
             &format!("{SVC}after = [\"db\"]\n"),
             7,
-            "service[0].after: invalid service a: 'after' names unknown service 'db'",
+            "service[0].after: invalid service a: 'after' names 'db', which is no service of the spec",
         ),
         (
             &format!("{SVC}after = []\nrestart_with = [\"db\"]\n"),
@@ -141,6 +141,82 @@ fn errors_point_at_the_field() {
         ),
         (&format!("{SVC}ready = {{ http = \"http://{{ip}}/\", tcp = 80 }}\n"), 7, "service[0].ready: give one of http"),
         (&format!("{SVC}ready = {{}}\n"), 7, "service[0].ready: give one of http"),
+        (
+            &format!("{SVC}ready = {{ http = \"not a url\" }}\n"),
+            7,
+            "service[0].ready.http: invalid service a: ready.http: 'not a url' is not a URL to probe",
+        ),
+        (
+            &format!("{SVC}args = [\"{{all:%foo}}\"]\n"),
+            7,
+            "service[0].args[0]: invalid template '{all:%foo}': unknown '%foo'",
+        ),
+        (
+            &format!("{SVC}binds = {{ \"/\" = \"{{data}}\" }}\n"),
+            7,
+            "service[0].binds.\"/\": invalid service a: binds: the target / is the node's root",
+        ),
+        (
+            &format!("{SVC}binds = {{ \"etc\" = \"{{data}}\" }}\n"),
+            7,
+            "service[0].binds.etc: invalid service a: binds: the target etc is relative",
+        ),
+        (
+            "[network]\nnodes = 3\n[[service]]\nname = \"..\"\ncommand = \"true\"\n",
+            4,
+            "service[0].name: invalid service name: '..': ",
+        ),
+        (
+            "[network]\nnodes = 3\n[[service]]\nname = \"tmp\"\ncommand = \"true\"\n",
+            4,
+            "service[0].name: invalid service name: 'tmp': `tmp` is the node's /tmp",
+        ),
+        (
+            &format!("[network]\nnodes = 3\n[[service]]\nname = \"{}\"\ncommand = \"true\"\n", "x".repeat(65)),
+            4,
+            "service[0].name: invalid service name: 'xxx",
+        ),
+        (
+            &format!("{SVC}after = [\"b\"]\n[[service]]\nname = \"b\"\ncommand = \"true\"\nafter = [\"a\"]\n"),
+            7,
+            "service[0].after: invalid service a: 'after' goes round in a circle: a waits for b waits for a",
+        ),
+        ("[network]\nnodes = 3\nrun_root = \"\"\n", 3, "network.run_root: invalid run_root: it is empty"),
+        (
+            "[network]\nnodes = 3\nrun_root = \"var/tmp\"\n",
+            3,
+            "network.run_root: invalid run_root: var/tmp is relative",
+        ),
+        (
+            "[network]\nnodes = 3\nrun_root = \"/dev/null\"\n",
+            3,
+            "network.run_root: invalid run_root: /dev/null is not a directory",
+        ),
+        (
+            "[network]\nnodes = 3\nsubnet = \"127.0.0.0/24\"\n",
+            3,
+            "network.subnet: invalid subnet: 127.0.0.0/24 is in the loopback",
+        ),
+        (
+            "[network]\nnodes = 3\nsubnet = \"224.0.0.0/24\"\n",
+            3,
+            "network.subnet: invalid subnet: 224.0.0.0/24 is in the multicast",
+        ),
+        (
+            "[network]\nnodes = 3\nsubnet = \"169.254.0.0/24\"\n",
+            3,
+            "network.subnet: invalid subnet: 169.254.0.0/24 is in the link-local",
+        ),
+        (
+            "[network]\nnodes = 3\nsubnet = \"0.0.0.0/24\"\n",
+            3,
+            "network.subnet: invalid subnet: 0.0.0.0/24 is in the \"this network\"",
+        ),
+        (
+            "[network]\nnodes = 3\nsubnet = \"255.255.255.0/24\"\n",
+            3,
+            "network.subnet: invalid subnet: 255.255.255.0/24 is in the reserved",
+        ),
         (
             &format!("{SVC}config = {{ path = \"x.yaml\", format = \"yaml\" }}\n"),
             7,
@@ -329,9 +405,26 @@ fn condition_errors_point_at_the_field() {
         (
             &format!("{CLOCK}tz = \"Mars/Olympus_Mons\"\n"),
             6,
-            "clock[0].tz: invalid time zone: 'Mars/Olympus_Mons' is not in /usr/share/zoneinfo",
+            "clock[0].tz: invalid time zone: 'Mars/Olympus_Mons' is not a zone of /usr/share/zoneinfo",
         ),
         (&format!("{CLOCK}tz = \"../../etc/passwd\"\n"), 6, "clock[0].tz: invalid time zone"),
+        (&format!("{CLOCK}tz = \"/etc/passwd\"\n"), 6, "clock[0].tz: invalid time zone: '/etc/passwd' is not a zone"),
+        (&format!("{CLOCK}tz = \"Asia\"\n"), 6, "clock[0].tz: invalid time zone: 'Asia' is not a zone"),
+        (
+            &format!("{CLOCK}monotonic = \"+100000d\"\n"),
+            4,
+            "clock[0]: invalid clock offset: +100000d for CLOCK_MONOTONIC",
+        ),
+        (
+            &format!("{CLOCK}realtime = \"-100000d\"\n"),
+            4,
+            "clock[0]: invalid clock offset: -100000d for CLOCK_REALTIME",
+        ),
+        (
+            &format!("{CLOCK}offset = \"+200000d\"\n"),
+            6,
+            "clock[0].offset: invalid clock offset: '+200000d' is too long",
+        ),
         ("[network]\nnodes = 3\n\n[[clock]]\nnode = \"nodeX\"\n", 5, "clock[0].node: unknown node 'nodeX'"),
         ("[network]\nnodes = 3\n\n[[clock]]\ntz = \"UTC\"\n", 4, "clock[0]: missing field `node`"),
         (&format!("{CLOCK}offset = 5\n"), 6, "clock[0].offset: invalid type"),
@@ -348,6 +441,16 @@ fn condition_errors_point_at_the_field() {
         ("[network]\nnodes = 3\npartition = [\"node0\"]\n", 3, "network.partition[0]: invalid type"),
     ];
     assert_errors(cases);
+}
+
+#[test]
+fn services_may_wait_for_ones_defined_later() {
+    let spec = parse_str(
+        "[network]\nnodes = 1\n[[service]]\nname = \"app\"\ncommand = \"true\"\nafter = [\"db\"]\nrestart_with = [\"db\"]\n\
+         [[service]]\nname = \"db\"\ncommand = \"true\"\n",
+    )
+    .unwrap();
+    assert_eq!(spec.levels().unwrap(), [vec![1], vec![0]], "db first, then app");
 }
 
 #[test]

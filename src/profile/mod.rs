@@ -24,6 +24,7 @@ use std::sync::Arc;
 pub use bigchaindb::{BigchainDb, BigchainDbNode};
 pub use kvstore::Kvstore;
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::network::{Network, Progress};
 use crate::process;
@@ -48,12 +49,12 @@ pub trait Profile: Debug + Send + Sync {
     /// Brings up `spec` (from [`Profile::spec`], maybe adjusted) and prepares it; services are
     /// not started.
     fn up(&self, spec: &NetworkSpec) -> Result<Network> {
-        self.up_with_progress(spec, &mut |_| {})
+        self.up_with(spec, &mut |_| {}, &Cancel::new())
     }
 
-    /// Like [`Profile::up`], reporting progress after each node.
-    fn up_with_progress(&self, spec: &NetworkSpec, progress: &mut dyn FnMut(Progress)) -> Result<Network> {
-        let network = Network::up_with_progress(spec, progress)?;
+    /// Like [`Profile::up`], reporting progress and cancellable as [`Network::up_with`] is.
+    fn up_with(&self, spec: &NetworkSpec, progress: &mut dyn FnMut(Progress), cancel: &Cancel) -> Result<Network> {
+        let network = Network::up_with(spec, progress, cancel)?;
         self.prepare(&network)?;
         Ok(network)
     }

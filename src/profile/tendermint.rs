@@ -149,6 +149,7 @@ impl Tendermint {
         for node in network.nodes() {
             let url = format!("http://{}:{RPC_PORT}/status", node.ip());
             loop {
+                network.cancel().check(|| format!("waiting for {}'s first block", node.name()))?;
                 let height = node.http_text(&url).and_then(|text| {
                     let status: Value = serde_json::from_str(&text).ok()?;
                     status["result"]["sync_info"]["latest_block_height"].as_str()?.parse::<u64>().ok()

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 pub(crate) use conditions::{partition_groups, Resolved};
 pub use conditions::{Conditions, QosRule, QosTarget};
+pub(crate) use service::{check_bind_target, check_http_probe, check_name};
 pub use service::{Probe, ServiceSpec};
 
 use crate::error::{Error, Result};
@@ -67,9 +68,18 @@ impl NetworkSpec {
         self
     }
 
-    /// Checks names, counts, the subnet's size, service dependencies, and the conditions:
-    /// their values and the nodes they name.
+    /// Checks names, counts, the subnet, the services and their dependencies, and the
+    /// conditions: their values and the nodes they name.
     pub fn validate(&self) -> Result<()> {
+        self.validate_network()?;
+        unique("service", self.services.iter().map(|s| &s.name))?;
+        self.services.iter().try_for_each(ServiceSpec::validate)?;
+        self.levels()?;
+        self.conditions.validate(&self.nodes)
+    }
+
+    /// Checks what concerns the network itself: its name, its nodes and its subnet.
+    pub(crate) fn validate_network(&self) -> Result<()> {
         if self.name.is_empty()
             || self.name.len() > 32
             || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -95,6 +105,7 @@ impl NetworkSpec {
             }
         }
         if let Some(s) = &self.subnet {
+            s.check_usable()?;
             if s.capacity() < self.nodes.len() {
                 return Err(Error::Subnet(format!(
                     "{s} holds {} nodes, the network has {}; use a shorter prefix",
@@ -103,39 +114,69 @@ impl NetworkSpec {
                 )));
             }
         }
-        unique("service", self.services.iter().map(|s| &s.name))?;
-        for (i, s) in self.services.iter().enumerate() {
-            if s.name.is_empty() || s.name.contains(['/', ' ']) {
-                return Err(Error::invalid("service name", format!("'{}': no spaces or '/'", s.name)));
-            }
-            for dep in &s.after {
-                let pos = self.services.iter().position(|o| &o.name == dep);
-                match pos {
-                    None => {
-                        return Err(Error::invalid(
-                            format!("service {}", s.name),
-                            format!("'after' names unknown service '{dep}'"),
-                        ))
-                    }
-                    Some(p) if p >= i => {
-                        return Err(Error::invalid(
-                            format!("service {}", s.name),
-                            format!("'after' names '{dep}', which must be defined before it"),
-                        ))
-                    }
-                    Some(_) => {}
-                }
-            }
-            for other in &s.restart_with {
-                if !self.services[..i].iter().any(|o| &o.name == other) {
-                    return Err(Error::invalid(
-                        format!("service {}", s.name),
-                        format!("'restart_with' names '{other}', which must be a service defined before it"),
-                    ));
-                }
-            }
+        Ok(())
+    }
+
+    /// Checks the services that service `i` names (in `after` and `restart_with`): each is
+    /// another service of the spec, defined anywhere in it.
+    pub(crate) fn check_references(&self, i: usize) -> Result<()> {
+        let s = &self.services[i];
+        let known = |name: &String| name != &s.name && self.services.iter().any(|o| &o.name == name);
+        let what = || format!("service {}", s.name);
+        if let Some(dep) = s.after.iter().find(|d| !known(d)) {
+            let why = if dep == &s.name { "itself" } else { "no service of the spec" };
+            return Err(Error::invalid(what(), format!("'after' names '{dep}', which is {why}")));
         }
-        self.conditions.validate(&self.nodes)
+        if let Some(other) = s.restart_with.iter().find(|d| !known(d)) {
+            let why = if other == &s.name { "itself" } else { "no service of the spec" };
+            return Err(Error::invalid(what(), format!("'restart_with' names '{other}', which is {why}")));
+        }
+        Ok(())
+    }
+
+    /// Service indexes grouped by how deep they wait (`after`): each level starts once the
+    /// one before it is ready, and stops before it. A cycle is an error that names it.
+    pub(crate) fn levels(&self) -> Result<Vec<Vec<usize>>> {
+        (0..self.services.len()).try_for_each(|i| self.check_references(i))?;
+        let index = |name: &String| self.services.iter().position(|o| &o.name == name).expect("checked above");
+        let mut depth: Vec<Option<usize>> = vec![None; self.services.len()];
+        fn visit(
+            spec: &NetworkSpec,
+            index: &dyn Fn(&String) -> usize,
+            depth: &mut [Option<usize>],
+            path: &mut Vec<usize>,
+            i: usize,
+        ) -> Result<usize> {
+            if let Some(d) = depth[i] {
+                return Ok(d);
+            }
+            if let Some(start) = path.iter().position(|&p| p == i) {
+                let cycle: Vec<&str> =
+                    path[start..].iter().chain([&i]).map(|&p| spec.services[p].name.as_str()).collect();
+                return Err(Error::invalid(
+                    format!("service {}", spec.services[i].name),
+                    format!("'after' goes round in a circle: {}; break it", cycle.join(" waits for ")),
+                ));
+            }
+            path.push(i);
+            let mut d = 0;
+            for dep in &spec.services[i].after {
+                d = d.max(visit(spec, index, depth, path, index(dep))? + 1);
+            }
+            path.pop();
+            depth[i] = Some(d);
+            Ok(d)
+        }
+        let mut path = Vec::new();
+        for i in 0..self.services.len() {
+            visit(self, &index, &mut depth, &mut path, i)?;
+        }
+        let depth: Vec<usize> = depth.into_iter().map(|d| d.expect("every service visited")).collect();
+        let mut levels = vec![Vec::new(); depth.iter().max().map_or(0, |d| d + 1)];
+        for (i, d) in depth.into_iter().enumerate() {
+            levels[d].push(i);
+        }
+        Ok(levels)
     }
 
     /// The index of the node `key` names: a node name, or an index below the node count.

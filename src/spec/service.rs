@@ -1,12 +1,15 @@
 //! What a node runs: a service's program, arguments, environment, readiness probe, stop
 //! grace, reset command, restart rule and configuration file.
 
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Format;
-use crate::error::Result;
-use crate::template::Template;
+use crate::error::{Error, Result};
+use crate::template::{self, Template};
+
+/// The longest service name: it names a directory and travels in environment marks.
+const MAX_NAME: usize = 64;
 
 /// How to tell that a service is ready to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,5 +121,68 @@ impl ServiceSpec {
     pub fn restart_with(mut self, other: impl Into<String>) -> Self {
         self.restart_with.push(other.into());
         self
+    }
+}
+
+impl ServiceSpec {
+    /// Checks the name, the bind targets and the readiness probe: what can be checked without
+    /// the other services or the host.
+    pub fn validate(&self) -> Result<()> {
+        check_name(&self.name)?;
+        for (target, _) in &self.binds {
+            check_bind_target(&self.name, target)?;
+        }
+        match &self.ready {
+            Some(Probe::Http(url)) => check_http_probe(&self.name, url),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A service name names its directory in the node's: letters, digits, `-`, `_` and `.`, not
+/// starting with a dot, and not `tmp` (the node's `/tmp` is there).
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    let chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let problem = if name.is_empty() || name.len() > MAX_NAME || !name.chars().all(chars) {
+        Some(format!("use 1 to {MAX_NAME} letters, digits, '-', '_' or '.'"))
+    } else if name.starts_with('.') {
+        Some("it may not start with '.'".to_string())
+    } else if name == "tmp" {
+        Some("`tmp` is the node's /tmp in its directory; call it something else".to_string())
+    } else {
+        None
+    };
+    problem.map_or(Ok(()), |why| Err(Error::invalid("service name", format!("'{name}': {why}"))))
+}
+
+/// A bind target is an absolute path inside the node, not `/` itself, without `..`.
+pub(crate) fn check_bind_target(service: &str, target: &Path) -> Result<()> {
+    let problem = if !target.is_absolute() {
+        Some("is relative; give the absolute path it takes inside the node")
+    } else if target.components().any(|c| c == Component::ParentDir) {
+        Some("has a `..`; give the path itself")
+    } else if target.parent().is_none() {
+        Some("is the node's root; bind over a directory or file below it")
+    } else {
+        None
+    };
+    problem.map_or(Ok(()), |why| {
+        Err(Error::invalid(format!("service {service}: binds"), format!("the target {} {why}", target.display())))
+    })
+}
+
+/// An HTTP probe's URL, rendered as for a sample node, is an http(s) URL with a host.
+pub(crate) fn check_http_probe(service: &str, url: &Template) -> Result<()> {
+    let rendered = template::render_sample(url);
+    let parsed = reqwest::Url::parse(&rendered);
+    let fine = parsed.as_ref().is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if fine {
+        Ok(())
+    } else {
+        let why = parsed.err().map_or_else(|| "it is not an http:// URL with a host".to_string(), |e| e.to_string());
+        Err(Error::invalid(
+            format!("service {service}: ready.http"),
+            format!("'{}' is not a URL to probe ({why}); use e.g. http://{{ip}}:8080/health", url.source()),
+        ))
     }
 }

@@ -102,7 +102,7 @@ def test_exception_classes():
     names = [
         "PrivilegeError", "KernelFeatureError", "MissingBinaryError", "ManifestError", "InvalidError",
         "UnknownNodeError", "UnknownServiceError", "DuplicateNameError", "SubnetError",
-        "ServiceFailedError", "StateError", "NoNetworkError", "NetlinkError", "NetdriverIOError",
+        "ServiceFailedError", "StateError", "NoNetworkError", "CancelledError", "NetlinkError", "NetdriverIOError",
     ]
     for name in names:
         cls = getattr(netdriver, name)

@@ -14,6 +14,9 @@ def test_a_double_spend_is_refused_everywhere(network):
     alice, bob, carol = generate_key_pair(), generate_key_pair(), generate_key_pair()
     created = signed_create('a bicycle', alice)
     assert post(network.nodes[0], created).status_code == 202
+    # Committed means committed on node0: node1 may apply the block a moment later, and
+    # until then the transfer's input does not exist there.
+    assert_everywhere(network, created)
 
     to_bob = signed_transfer(created, alice, bob)
     response = post(network.nodes[1], to_bob)

@@ -1,0 +1,309 @@
+//! Bring-up: every check first (the spec, privileges, the run root, programs, bind targets),
+//! then the run's record, directories, namespaces and links, node by node.
+//!
+//! The run directory is `<run_root>/<name>-<id>` (0755): the network's hosts file
+//! (`hosts.txt`, 0644; names with a dot are the network's, names without are its nodes'), and
+//! a directory per node (0700: only root reaches a node's files from the host) holding its
+//! private `/tmp` (1777) and a directory per service (0700) with its logs (0644) and its data
+//! directory (0700).
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::{Network, Progress};
+use crate::cancel::Cancel;
+use crate::clock::{ClockSkew, NodeClock};
+use crate::config::ConfigFile;
+use crate::error::{Error, Result};
+use crate::fabric::Fabric;
+use crate::files;
+use crate::gc;
+use crate::inside::{NetCtx, NodeCtx};
+use crate::node::Node;
+use crate::ns::{self, NodeView};
+use crate::process;
+use crate::registry::Registry;
+use crate::runtime::Io;
+use crate::service::{Launch, ReadyCheck, Service};
+use crate::spec::{NetworkSpec, Probe};
+use crate::subnet::Subnet;
+use crate::template::{NodeVars, Vars};
+
+/// The network-wide files of a run directory: a dot in their names keeps them apart from the
+/// nodes' directories (a node name has none).
+const HOSTS_FILE: &str = "hosts.txt";
+
+impl Network {
+    /// Brings up `spec`: checks everything that can be checked first, then makes the nodes and
+    /// sets up the conditions. `progress` hears after each node; `cancel` ends it early.
+    pub(super) fn bring_up(spec: &NetworkSpec, progress: &mut dyn FnMut(Progress), cancel: &Cancel) -> Result<Network> {
+        spec.validate()?;
+        check_privileges()?;
+        let run_root = run_root(&spec.run_root)?;
+        preflight(spec, &run_root)?;
+        let io = Io::new()?;
+        let record = {
+            let registry = Registry::lock()?;
+            gc::reclaim(&registry);
+            registry.claim(&spec.name, spec.subnet, spec.nodes.len(), &run_root, spec.keep_data)?
+        };
+        let subnet = record.subnet.parse()?;
+        // From here on, Drop reclaims whatever was made if a step fails.
+        let mut network = Network {
+            record,
+            subnet,
+            keep_data: spec.keep_data,
+            levels: spec.levels()?,
+            nodes: Vec::new(),
+            fabric: None,
+            cut: Mutex::default(),
+            shaping: Mutex::default(),
+            cancel: cancel.clone(),
+            io,
+        };
+        network.build(spec, progress)?;
+        network.apply_conditions(&spec.conditions)?;
+        Ok(network)
+    }
+
+    fn build(&mut self, spec: &NetworkSpec, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        let run_dir = self.record.run_dir.clone();
+        let vars: Vec<NodeVars> = spec
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, name)| NodeVars { name: name.clone(), ip: self.subnet.node(i) })
+            .collect();
+        let subnet_text = self.subnet.to_string();
+        let base = Vars {
+            index: 0,
+            nodes: &vars,
+            data: Path::new(""),
+            dir: Path::new(""),
+            network: &spec.name,
+            subnet: &subnet_text,
+            host: self.subnet.host(),
+        };
+        files::make_dir(&run_dir, 0o755)?;
+        let hosts = run_dir.join(HOSTS_FILE);
+        files::write_file(&hosts, hosts_file(self.subnet.host(), &vars).as_bytes(), 0o644)?;
+
+        let mut plans = Vec::with_capacity(spec.nodes.len());
+        for (index, name) in spec.nodes.iter().enumerate() {
+            self.cancel.check(|| "making the nodes' directories".into())?;
+            plans.push(self.plan_node(spec, index, name, &run_dir, base)?);
+        }
+        let fabric = self.fabric.insert(Fabric::create(self.io.handle(), &self.record.id, self.subnet, spec.ipv6)?);
+        let net = Arc::new(NetCtx {
+            rt: self.io.handle(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .map_err(|e| Error::io("building the HTTP client", std::io::Error::other(e)))?,
+            cancel: self.cancel.clone(),
+        });
+        // Namespaces are made on one thread while this one links them up: the two kinds of
+        // kernel work overlap on two cores.
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(64);
+            let (plans, hosts) = (&plans, &hosts);
+            scope.spawn(move || {
+                for plan in plans {
+                    let view =
+                        NodeView { hostname: &plan.name, hosts_file: hosts, tmp_dir: &plan.tmp, binds: &plan.binds };
+                    let made = ns::create_node(&view);
+                    let failed = made.is_err();
+                    if tx.send(made).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            for (plan, made) in plans.iter().zip(rx) {
+                let (ns, socket) = made?;
+                self.cancel.check(|| format!("bringing up the nodes ({} of {} up)", self.nodes.len(), plans.len()))?;
+                let index = self.nodes.len();
+                let ip = self.subnet.node(index);
+                self.record.netns.push(ns.net_inode);
+                let ctx = Arc::new(NodeCtx {
+                    name: plan.name.clone(),
+                    run_id: self.record.id.clone(),
+                    ns,
+                    net: net.clone(),
+                    clock: Mutex::new(NodeClock { skew: ClockSkew::default(), timens: None }),
+                });
+                fabric.attach(index, &ctx.ns, socket, ip, spec.ipv6)?;
+                let services = spec
+                    .services
+                    .iter()
+                    .zip(plan.launches.clone())
+                    .map(|(s, l)| Service::new(s.name.clone(), ctx.clone(), l))
+                    .collect();
+                self.nodes.push(Node::new(ctx, index, ip, plan.dir.clone(), plan.url.clone(), services));
+                progress(Progress { done: index + 1, total: plans.len() });
+            }
+            Ok::<_, Error>(())
+        })?;
+        self.record.save()
+    }
+
+    /// Makes a node's directories and renders its services' templates.
+    fn plan_node(
+        &self,
+        spec: &NetworkSpec,
+        index: usize,
+        name: &str,
+        run_dir: &Path,
+        base: Vars<'_>,
+    ) -> Result<NodePlan> {
+        let dir = run_dir.join(name);
+        let tmp = dir.join("tmp");
+        files::make_dir(&dir, 0o700)?;
+        files::make_dir(&tmp, 0o1777)?;
+        let mut launches = Vec::new();
+        let mut binds = Vec::new();
+        for s in &spec.services {
+            let sdir = dir.join(&s.name);
+            let data = sdir.join("data");
+            files::make_dir(&sdir, 0o700)?;
+            files::make_dir(&data, 0o700)?;
+            let v = Vars { index, data: &data, dir: &dir, ..base };
+            for (target, source) in &s.binds {
+                let source = PathBuf::from(source.render(&v));
+                // Inside the run directory, the source is netdriver's to make; elsewhere it
+                // exists already (preflight checked).
+                if source.starts_with(run_dir) {
+                    files::make_dirs(run_dir, &source, 0o700)?;
+                }
+                binds.push((target.clone(), source));
+            }
+            launches.push(Launch {
+                program: s.command.render(&v),
+                args: s.args.iter().map(|a| a.render(&v)).collect(),
+                env: s.env.iter().map(|(k, t)| (k.clone(), t.render(&v))).collect(),
+                workdir: s.workdir.as_ref().map_or_else(|| data.clone(), |w| PathBuf::from(w.render(&v))),
+                probe: s.ready.as_ref().map(|p| match p {
+                    Probe::Tcp(port) => ReadyCheck::Tcp(SocketAddr::new(self.subnet.node(index).into(), *port)),
+                    Probe::Http(url) => ReadyCheck::Http(url.render(&v)),
+                }),
+                ready_timeout: s.ready_timeout,
+                stop_timeout: s.stop_timeout,
+                reset: s.reset.iter().map(|a| a.render(&v)).collect(),
+                restart_with: s.restart_with.clone(),
+                config: s.config.as_ref().map(|(path, format)| ConfigFile::new(path.render(&v), *format)),
+                dir: sdir,
+                data,
+            });
+        }
+        let url = spec.url.as_ref().map(|u| u.render(&Vars { index, dir: &dir, ..base }));
+        Ok(NodePlan { name: name.to_string(), dir, tmp, binds, launches, url })
+    }
+}
+
+/// A node's directories and rendered services, ready for its namespaces.
+struct NodePlan {
+    name: String,
+    dir: PathBuf,
+    tmp: PathBuf,
+    binds: Vec<(PathBuf, PathBuf)>,
+    launches: Vec<Launch>,
+    url: Option<String>,
+}
+
+/// What needs the host, checked before anything is made: every service's program is there,
+/// and every bind has a target on the host and a source that netdriver makes (in the run
+/// directory) or that exists. Templates are rendered as for node 0 of a stand-in run.
+fn preflight(spec: &NetworkSpec, run_root: &Path) -> Result<()> {
+    let subnet = spec.subnet.unwrap_or(Subnet { addr: Ipv4Addr::new(10, 200, 0, 0), prefix: 24 });
+    let nodes: Vec<NodeVars> =
+        spec.nodes.iter().enumerate().map(|(i, n)| NodeVars { name: n.clone(), ip: subnet.node(i) }).collect();
+    let run_dir = run_root.join(format!("{}-000000", spec.name));
+    let subnet_text = subnet.to_string();
+    for s in &spec.services {
+        let dir = run_dir.join(&nodes[0].name);
+        let data = dir.join(&s.name).join("data");
+        let v = Vars {
+            index: 0,
+            nodes: &nodes,
+            data: &data,
+            dir: &dir,
+            network: &spec.name,
+            subnet: &subnet_text,
+            host: subnet.host(),
+        };
+        let program = s.command.render(&v);
+        if process::find_program(&program).is_none() {
+            return Err(Error::missing_binary(&s.name, program));
+        }
+        for (target, source) in &s.binds {
+            let at = || format!("service {}: binds.\"{}\"", s.name, target.display());
+            let source = PathBuf::from(source.render(&v));
+            if !source.is_absolute() {
+                return Err(Error::invalid(
+                    at(),
+                    format!(
+                        "the source {} is relative; give an absolute path, or one in {{data}} or {{dir}}",
+                        source.display()
+                    ),
+                ));
+            }
+            if !source.starts_with(&run_dir) && std::fs::metadata(&source).is_err() {
+                return Err(Error::invalid(
+                    at(),
+                    format!(
+                        "the source {} does not exist; netdriver makes sources only in the run directory ({{data}}, {{dir}})",
+                        source.display()
+                    ),
+                ));
+            }
+            if std::fs::metadata(target).is_err() {
+                return Err(Error::invalid(
+                    at(),
+                    format!(
+                        "{} does not exist on the host; a node can only bind over an existing path",
+                        target.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn hosts_file(host: Ipv4Addr, nodes: &[NodeVars]) -> String {
+    let mut text = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{host}\thost\n");
+    for n in nodes {
+        let _ = writeln!(text, "{}\t{}", n.ip, n.name);
+    }
+    text
+}
+
+/// The run root, refused under /tmp, checked (and made if missing).
+fn run_root(root: &Path) -> Result<PathBuf> {
+    if root.starts_with("/tmp") {
+        return Err(Error::invalid(
+            "run_root",
+            format!(
+                "{} is under /tmp, which each node replaces with its own; use e.g. /var/tmp/netdriver",
+                root.display()
+            ),
+        ));
+    }
+    files::trusted_root(root, 0o755, "run_root")
+}
+
+fn check_privileges() -> Result<()> {
+    use caps::{CapSet, Capability};
+    let needed = [Capability::CAP_NET_ADMIN, Capability::CAP_SYS_ADMIN];
+    let missing: Vec<String> = needed
+        .iter()
+        .filter(|c| !caps::has_cap(None, CapSet::Effective, **c).unwrap_or(false))
+        .map(std::string::ToString::to_string)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Privilege { missing: missing.join(", ") })
+    }
+}
