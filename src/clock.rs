@@ -1,17 +1,15 @@
-//! Per-node clocks: how far a node's clocks are from the host's, and how that is applied.
+//! Per-node clocks, as values: how far a node's clocks are from the host's ([`ClockSkew`]: an
+//! [`Offset`] per clock, a [`Drift`] of the wall clock, a time zone), and what a change meant
+//! ([`ClockReport`]).
 //!
-//! - CLOCK_MONOTONIC and CLOCK_BOOTTIME: a time namespace per node, with the offsets written
-//!   before any process enters it. Offsets cannot change once a process is inside, so a new
-//!   setting makes a new namespace: processes started after it see the new clocks, running
-//!   ones keep theirs until restarted.
-//! - CLOCK_REALTIME (the wall clock): time namespaces do not cover it. libfaketime
-//!   (`LD_PRELOAD`) shifts it for dynamically linked programs that read time through libc; it
-//!   cannot reach static binaries or Go programs (which read the clock without libc), and
-//!   [`ClockReport`] names the services it misses.
-//! - The time zone: `TZ`.
+//! How they are applied: the wall clock (CLOCK_REALTIME and its kin) by the node's clock page,
+//! which every program of the node reads through the vDSO and which changes under running
+//! programs at once ([`crate::wallclock`]); CLOCK_MONOTONIC and CLOCK_BOOTTIME by a time
+//! namespace, whose offsets are fixed once a process is inside, so a change of them reaches
+//! processes started after it (running services keep theirs until restarted); the time zone
+//! by `TZ`, which a process reads when it starts.
 
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -77,11 +75,102 @@ impl std::fmt::Display for Offset {
     }
 }
 
+/// How fast a node's wall clock runs against the host's: `+200ppm` runs 200 µs a second
+/// ahead, `-0.1%` a millisecond a second behind. Stored in parts per billion; serialized as
+/// its text, checked when read back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Drift {
+    ppb: i64,
+}
+
+impl Drift {
+    /// The same pace as the host's.
+    pub const NONE: Drift = Drift { ppb: 0 };
+    /// The fastest or slowest a clock may run: 10% (the clock page's arithmetic allows more,
+    /// a test needs no more).
+    const MAX_PPB: i64 = 100_000_000;
+
+    /// A drift of `ppb` parts per billion.
+    pub fn from_ppb(ppb: i64) -> Result<Drift> {
+        if ppb.abs() > Drift::MAX_PPB {
+            return Err(Error::invalid(
+                "clock drift",
+                format!("{} is too fast or too slow: a clock drifts by at most 10% (100000ppm)", Drift { ppb }),
+            ));
+        }
+        Ok(Drift { ppb })
+    }
+
+    /// The drift in parts per billion.
+    pub fn as_ppb(self) -> i64 {
+        self.ppb
+    }
+}
+
+impl std::str::FromStr for Drift {
+    type Err = Error;
+    /// `+200ppm`, `-0.1%`, `50ppb`, `0` (no sign: faster).
+    fn from_str(s: &str) -> Result<Drift> {
+        let bad = || {
+            Error::invalid(
+                "clock drift",
+                format!("'{s}': use a signed rate like +200ppm, -50ppm, +0.1%, 100ppb (0 for none)"),
+            )
+        };
+        if s == "0" {
+            return Ok(Drift::NONE);
+        }
+        let (number, scale) = [("ppb", 1.0), ("ppm", 1_000.0), ("%", 10_000_000.0)]
+            .iter()
+            .find_map(|(unit, scale)| s.strip_suffix(unit).map(|n| (n, *scale)))
+            .ok_or_else(bad)?;
+        let magnitude = number.strip_prefix(['+', '-']).unwrap_or(number);
+        if magnitude.starts_with(['+', '-']) {
+            return Err(bad());
+        }
+        let value: f64 = number.strip_prefix('+').unwrap_or(number).parse().map_err(|_| bad())?;
+        let ppb = (value * scale).round();
+        if !ppb.is_finite() || ppb.abs() > 1e15 {
+            return Err(bad());
+        }
+        Drift::from_ppb(ppb as i64)
+    }
+}
+
+impl std::fmt::Display for Drift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.ppb < 0 { '-' } else { '+' };
+        let ppb = self.ppb.unsigned_abs();
+        if ppb % 1000 == 0 {
+            write!(f, "{sign}{}ppm", ppb / 1000)
+        } else {
+            write!(f, "{sign}{ppb}ppb")
+        }
+    }
+}
+
+impl serde::Serialize for Drift {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Drift {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Drift, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// How a node's clocks differ from the host's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClockSkew {
-    /// The wall clock (CLOCK_REALTIME), through libfaketime.
+    /// How far the wall clock (CLOCK_REALTIME, _COARSE, _ALARM, CLOCK_TAI, `gettimeofday`,
+    /// `time`) is ahead when the setting is made.
     pub realtime: Offset,
+    /// How fast the wall clock runs from then on.
+    #[serde(default)]
+    pub drift: Drift,
     /// CLOCK_MONOTONIC, through the node's time namespace.
     pub monotonic: Offset,
     /// CLOCK_BOOTTIME, through the node's time namespace.
@@ -91,17 +180,21 @@ pub struct ClockSkew {
 }
 
 impl ClockSkew {
-    /// Every clock shifted by `offset`, in the host's time zone.
+    /// The keys [`ClockSkew::from_settings`] takes: the manifest's `[[clock]]` fields.
+    pub const SETTINGS: [&'static str; 6] = ["offset", "drift", "realtime", "monotonic", "boottime", "tz"];
+
+    /// Every clock shifted by `offset`, at the host's pace, in the host's time zone.
     pub fn offset(offset: Offset) -> ClockSkew {
-        ClockSkew { realtime: offset, monotonic: offset, boottime: offset, tz: None }
+        ClockSkew { realtime: offset, drift: Drift::NONE, monotonic: offset, boottime: offset, tz: None }
     }
 
-    /// A validated skew from `key = value` text pairs: `offset` moves every clock,
-    /// `realtime`, `monotonic` and `boottime` override it one by one (signed durations like
-    /// `+1h`), `tz` sets the time zone.
+    /// A validated skew from `key = value` text pairs (keys as in [`ClockSkew::SETTINGS`]):
+    /// `offset` moves every clock, `realtime`, `monotonic` and `boottime` override it one by
+    /// one (signed durations like `+1h`), `drift` sets the wall clock's pace (`+200ppm`), `tz`
+    /// the time zone. The error names the key.
     pub fn from_settings<'a>(settings: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ClockSkew> {
         let (mut all, mut one) = (Offset::ZERO, [None; 3]);
-        let mut tz = None;
+        let (mut tz, mut drift) = (None, Drift::NONE);
         for (key, value) in settings {
             let offset = || value.parse::<Offset>();
             match key {
@@ -109,17 +202,18 @@ impl ClockSkew {
                 "realtime" => one[0] = Some(offset()?),
                 "monotonic" => one[1] = Some(offset()?),
                 "boottime" => one[2] = Some(offset()?),
+                "drift" => drift = value.parse()?,
                 "tz" => tz = Some(value.to_string()),
                 other => {
                     return Err(Error::invalid(
                         "clock",
-                        format!("unknown setting '{other}'; known: offset, realtime, monotonic, boottime, tz"),
+                        format!("unknown setting '{other}'; known: {}", ClockSkew::SETTINGS.join(", ")),
                     ))
                 }
             }
         }
         let [realtime, monotonic, boottime] = one.map(|o| o.unwrap_or(all));
-        let skew = ClockSkew { realtime, monotonic, boottime, tz };
+        let skew = ClockSkew { realtime, drift, monotonic, boottime, tz };
         skew.validate()?;
         Ok(skew)
     }
@@ -130,7 +224,13 @@ impl ClockSkew {
         self
     }
 
-    /// Checks the time zone and that libfaketime is there when the wall clock moves.
+    /// Sets the wall clock's drift.
+    pub fn drift(mut self, drift: Drift) -> ClockSkew {
+        self.drift = drift;
+        self
+    }
+
+    /// Checks the time zone and that every clock stays within the kernel's range.
     pub(crate) fn validate(&self) -> Result<()> {
         if let Some(tz) = &self.tz {
             check_zone(tz)?;
@@ -143,37 +243,28 @@ impl ClockSkew {
         for (name, id, offset) in clocks {
             check_range(name, id, offset)?;
         }
-        if self.realtime != Offset::ZERO && faketime_library().is_none() {
-            return Err(Error::missing_binary("wall-clock offsets", "libfaketime.so.1 (Debian: libfaketime)"));
-        }
         Ok(())
     }
 
-    /// The environment that applies the wall clock and time zone to a process.
-    pub(crate) fn env(&self) -> Vec<(String, String)> {
-        let mut env = Vec::new();
-        if self.realtime != Offset::ZERO {
-            if let Some(lib) = faketime_library() {
-                let preload = match std::env::var("LD_PRELOAD") {
-                    Ok(existing) if !existing.is_empty() => format!("{}:{existing}", lib.display()),
-                    _ => lib.display().to_string(),
-                };
-                env.push(("LD_PRELOAD".into(), preload));
-                let (secs, nanos) = self.realtime.secs_nanos();
-                env.push(("FAKETIME".into(), format!("{:+}", secs as f64 + nanos as f64 / 1e9)));
-                // The time namespace already shifts the monotonic clock.
-                env.push(("DONT_FAKE_MONOTONIC".into(), "1".into()));
-            }
-        }
-        if let Some(tz) = &self.tz {
-            env.push(("TZ".into(), tz.clone()));
-        }
-        env
+    /// Whether the wall clock differs from the host's (its offset or its pace).
+    pub fn moves_wall_clock(&self) -> bool {
+        self.realtime != Offset::ZERO || self.drift != Drift::NONE
     }
 
     /// Whether the monotonic or boottime clock moves (a time namespace is needed).
     pub(crate) fn needs_namespace(&self) -> bool {
         self.monotonic != Offset::ZERO || self.boottime != Offset::ZERO
+    }
+
+    /// Whether going from `self` to `next` changes what only a restart brings to a running
+    /// process: the time namespace's clocks, or the time zone.
+    pub(crate) fn restart_needed_for(&self, next: &ClockSkew) -> bool {
+        (self.monotonic, self.boottime, &self.tz) != (next.monotonic, next.boottime, &next.tz)
+    }
+
+    /// The environment that applies the time zone to a process.
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
+        self.tz.iter().map(|tz| ("TZ".to_string(), tz.clone())).collect()
     }
 }
 
@@ -223,92 +314,17 @@ fn check_zone(tz: &str) -> Result<()> {
     }
 }
 
-/// A node's clock setting and the time namespace that carries it.
-#[derive(Debug)]
-pub(crate) struct NodeClock {
-    pub(crate) skew: ClockSkew,
-    pub(crate) timens: Option<OwnedFd>,
-}
-
-/// What a clock change means for a node's services.
+/// What a clock change meant for a node's services.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClockReport {
-    /// Services running with the old clocks: they get the new ones when restarted.
+    /// Services running with the old monotonic or boottime clock or time zone: they get the
+    /// new one when restarted. (The wall clock changes under running programs at once.)
     pub restart_needed: Vec<String>,
     /// Services restarted to get the new clocks (asked for with `restart`).
     pub restarted: Vec<String>,
-    /// Services whose program libfaketime cannot reach, with the reason: their wall clock
-    /// stays the host's.
-    pub wall_clock_unchanged: Vec<(String, String)>,
-}
-
-/// Why libfaketime cannot shift `program`'s wall clock, if it cannot.
-pub(crate) fn faketime_blind_spot(program: &Path) -> Option<String> {
-    let data = std::fs::read(program).ok()?;
-    let elf = Elf::parse(&data)?;
-    if elf.sections().any(|name| name == b".go.buildinfo" || name == b".note.go.buildid") {
-        return Some(format!("{} is a Go program: it reads the clock without libc", program.display()));
-    }
-    if !elf.has_interpreter() {
-        return Some(format!("{} is statically linked: LD_PRELOAD does not apply", program.display()));
-    }
-    None
-}
-
-fn faketime_library() -> Option<PathBuf> {
-    [
-        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/faketime/libfaketime.so.1",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-}
-
-/// Just enough of a 64-bit little-endian ELF file: program header types and section names.
-struct Elf<'a> {
-    data: &'a [u8],
-}
-
-impl<'a> Elf<'a> {
-    fn parse(data: &'a [u8]) -> Option<Elf<'a>> {
-        (data.get(..6)? == b"\x7fELF\x02\x01").then_some(Elf { data })
-    }
-
-    fn u16(&self, at: usize) -> Option<usize> {
-        Some(u16::from_le_bytes(self.data.get(at..at + 2)?.try_into().ok()?) as usize)
-    }
-
-    fn u32(&self, at: usize) -> Option<usize> {
-        Some(u32::from_le_bytes(self.data.get(at..at + 4)?.try_into().ok()?) as usize)
-    }
-
-    fn u64(&self, at: usize) -> Option<usize> {
-        Some(u64::from_le_bytes(self.data.get(at..at + 8)?.try_into().ok()?) as usize)
-    }
-
-    /// Whether a PT_INTERP header names a dynamic loader.
-    fn has_interpreter(&self) -> bool {
-        let (Some(off), Some(size), Some(count)) = (self.u64(0x20), self.u16(0x36), self.u16(0x38)) else {
-            return false;
-        };
-        (0..count).any(|i| self.u32(off + i * size) == Some(3))
-    }
-
-    fn sections(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
-        let table = || -> Option<(usize, usize, usize, usize)> {
-            let (off, size, count, names) = (self.u64(0x28)?, self.u16(0x3a)?, self.u16(0x3c)?, self.u16(0x3e)?);
-            let strtab = self.u64(off + names * size + 0x18)?;
-            Some((off, size, count, strtab))
-        };
-        let (off, size, count, strtab) = table().unwrap_or_default();
-        (0..count).filter_map(move |i| {
-            let name = strtab + self.u32(off + i * size)?;
-            let rest = self.data.get(name..)?;
-            Some(&rest[..rest.iter().position(|&b| b == 0)?])
-        })
-    }
+    /// Programs of the node that run on the host's wall clock, and why (the supervisor could
+    /// not shift them when they started).
+    pub unreached: Vec<(String, String)>,
 }
 
 #[cfg(test)]
@@ -328,22 +344,45 @@ mod tests {
     }
 
     #[test]
-    fn environment() {
-        let env = ClockSkew::offset("+1h".parse().unwrap()).tz("Asia/Tokyo").env();
-        let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        assert_eq!(get("TZ").as_deref(), Some("Asia/Tokyo"));
-        if faketime_library().is_some() {
-            assert_eq!(get("FAKETIME").as_deref(), Some("+3600"));
-            assert_eq!(get("DONT_FAKE_MONOTONIC").as_deref(), Some("1"));
+    fn drifts_parse_and_print() {
+        let cases = [
+            ("+200ppm", 200_000),
+            ("200ppm", 200_000),
+            ("-50ppm", -50_000),
+            ("+0.1%", 1_000_000),
+            ("-0.1%", -1_000_000),
+            ("7ppb", 7),
+            ("0", 0),
+            ("+100000ppm", 100_000_000),
+        ];
+        for (text, ppb) in cases {
+            assert_eq!(text.parse::<Drift>().unwrap().as_ppb(), ppb, "{text}");
         }
-        assert!(ClockSkew::default().env().is_empty());
-        assert!(ClockSkew::default().tz("Nowhere/Atlantis").validate().is_err());
+        assert_eq!("+200ppm".parse::<Drift>().unwrap().to_string(), "+200ppm");
+        assert_eq!("-7ppb".parse::<Drift>().unwrap().to_string(), "-7ppb");
+        for bad in ["abc", "1e9ppm", "200", "ppm", "+-1ppm", "1e400%", "NaN%", "+100001ppm"] {
+            let err = bad.parse::<Drift>().unwrap_err().to_string();
+            assert!(err.contains("clock drift"), "{bad}: {err}");
+        }
+        assert!("1e9ppm".parse::<Drift>().unwrap_err().to_string().contains("at most 10%"));
     }
 
     #[test]
-    fn finds_blind_spots() {
-        let me = std::env::current_exe().unwrap();
-        assert_eq!(faketime_blind_spot(&me), None, "a Rust test binary links libc dynamically");
-        assert_eq!(faketime_blind_spot(Path::new("/bin/sh")), None);
+    fn settings_and_what_needs_a_restart() {
+        let skew =
+            ClockSkew::from_settings([("offset", "+1h"), ("drift", "+200ppm"), ("boottime", "+2h"), ("tz", "UTC")])
+                .unwrap();
+        assert_eq!((skew.realtime, skew.monotonic), ("+1h".parse().unwrap(), "+1h".parse().unwrap()));
+        assert_eq!(skew.boottime, "+2h".parse().unwrap());
+        assert_eq!(skew.drift.as_ppb(), 200_000);
+        assert!(skew.moves_wall_clock() && skew.needs_namespace());
+        let wall_only = ClockSkew { realtime: "+1d".parse().unwrap(), ..ClockSkew::default() };
+        assert!(!ClockSkew::default().restart_needed_for(&wall_only), "the wall clock changes live");
+        assert!(ClockSkew::default().restart_needed_for(&ClockSkew::default().tz("UTC")));
+        assert!(ClockSkew::default().restart_needed_for(&skew));
+        let err = ClockSkew::from_settings([("speed", "2x")]).unwrap_err().to_string();
+        assert!(err.contains("unknown setting 'speed'; known: offset, drift"), "{err}");
+        assert!(ClockSkew::default().tz("Nowhere/Atlantis").validate().is_err());
+        assert_eq!(ClockSkew::default().tz("Asia/Tokyo").env(), [("TZ".to_string(), "Asia/Tokyo".to_string())]);
     }
 }

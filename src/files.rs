@@ -321,6 +321,35 @@ fn c_string(s: &OsStr) -> Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| Error::invalid("path", format!("{} holds a NUL byte", s.to_string_lossy())))
 }
 
+/// Finds `program` the way exec does: a path as is, a bare name on PATH.
+pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| executable(p))
+}
+
+/// The program `program` names (a path, or a name on PATH) as a node of `user` (a service, or
+/// "exec on NODE") runs it, or why it cannot: it is missing, or under /tmp, which each node
+/// replaces with its own.
+pub(crate) fn program_for_nodes(user: &str, program: &str) -> Result<PathBuf> {
+    let path = find_program(program).ok_or_else(|| Error::missing_binary(user, program))?;
+    if path.starts_with("/tmp") {
+        return Err(Error::MissingBinary {
+            service: user.to_string(),
+            program: program.to_string(),
+            fix: format!(
+                "{} is under /tmp, which each node replaces with its own; put it elsewhere (e.g. /usr/local/bin or /var/tmp)",
+                path.display()
+            ),
+        });
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,13 @@ pub fn gc() -> Result<GcReport> {
 pub(crate) fn reclaim(registry: &Registry) -> GcReport {
     let mut report = GcReport::default();
     for record in registry.dead() {
+        // The clock supervisor lives in the host's namespaces: it is matched by pid and start time.
+        if let Some((pid, start)) = record.supervisor {
+            if process::alive(pid) && process::start_time(pid) == Some(start) {
+                process::signal(&[pid], nix::sys::signal::Signal::SIGKILL);
+                report.processes += 1;
+            }
+        }
         let inodes: HashSet<u64> = record.netns.iter().copied().collect();
         if !inodes.is_empty() {
             let marker = [format!("{}={}", process::RUN_MARKER, record.id)];

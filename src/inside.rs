@@ -1,15 +1,16 @@
-//! Inside a node: what its processes share (its namespaces, its clock, the network's probe
-//! runtime) and what a process needs to start there.
+//! Inside a node: what its processes share (its namespaces, its clocks, the network's probe
+//! runtime and clock supervisor) and what a process needs to start there.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::cancel::Cancel;
-use crate::clock::NodeClock;
-use crate::error::{Context, Result};
+use crate::clock::ClockSkew;
+use crate::error::{Context, Error, Result};
 use crate::ns::{Enter, NodeNamespaces};
 use crate::runtime;
+use crate::wallclock::{Hook, Page, Supervisor};
 
 /// What the services of a node share with it.
 #[derive(Debug)]
@@ -21,11 +22,23 @@ pub(crate) struct NodeCtx {
     pub(crate) clock: Mutex<NodeClock>,
 }
 
+/// A node's clocks: the setting, the time namespace that carries its monotonic and boottime
+/// offsets, and the page that carries its wall clock.
+#[derive(Debug)]
+pub(crate) struct NodeClock {
+    pub(crate) skew: ClockSkew,
+    pub(crate) timens: Option<OwnedFd>,
+    /// `None` when the network runs without per-node wall clocks.
+    pub(crate) page: Option<Page>,
+}
+
 /// What a process needs to start inside a node: the namespaces to join (the time namespace
-/// held open until the spawn is done) and the environment of the node's clock.
+/// held open until the spawn is done), the environment of the node's clock, and the hook that
+/// puts the program under the node's wall clock.
 pub(crate) struct Entry {
     pub(crate) enter: Enter,
     pub(crate) env: Vec<(String, String)>,
+    pub(crate) hook: Option<Hook>,
     /// Keeps the time namespace descriptor in `enter` open while the entry lives.
     _timens: Option<OwnedFd>,
 }
@@ -41,16 +54,34 @@ impl NodeCtx {
             .transpose()
             .context(|| "duplicating the time namespace descriptor")?;
         let enter = self.ns.enter(timens.as_ref().map(AsRawFd::as_raw_fd));
-        Ok(Entry { enter, env: clock.skew.env(), _timens: timens })
+        let hook = match (&self.net.supervisor, &clock.page) {
+            (Some(supervisor), Some(page)) => Some(supervisor.hook(page.path())),
+            _ => None,
+        };
+        Ok(Entry { enter, env: clock.skew.env(), hook, _timens: timens })
+    }
+
+    /// Why a program could not start in the node, when the network's clock supervisor is gone
+    /// (every exec in the node goes through it).
+    pub(crate) fn supervisor_gone(&self) -> Option<Error> {
+        let supervisor = self.net.supervisor.as_ref()?;
+        let status = supervisor.ended()?;
+        Some(Error::State(format!(
+            "the clock supervisor of this network (pid {}) is gone ({status}): no program can start in its nodes \
+             (an exec there fails with ENOSYS, \"function not implemented\"); tear the network down and bring it up again",
+            supervisor.pid()
+        )))
     }
 }
 
-/// What every node of a network shares: the runtime for HTTP probes, and what cancels waits.
+/// What every node of a network shares: the runtime for HTTP probes, what cancels waits, and
+/// the clock supervisor (none when the network runs without per-node wall clocks).
 #[derive(Debug)]
 pub(crate) struct NetCtx {
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) http: reqwest::Client,
     pub(crate) cancel: Cancel,
+    pub(crate) supervisor: Option<Supervisor>,
 }
 
 impl NetCtx {

@@ -28,7 +28,7 @@
 //! | layer | modules, in order | what they own |
 //! |---|---|---|
 //! | foundations | `error`, `units`, `cancel`, `files`, `subnet`, `template`, `config`, `shaping`, `clock` | the error type, durations, cancelling waits, files and directories made without trusting others, IPv4 subnets, placeholders, configuration files, link shaping values and their qdisc encodings, clock offsets |
-//! | kernel primitives | `runtime`, `ns`, `fabric`, `process` | the async runtime for netlink and probes; namespaces and what a node's mount namespace shows; the lab's bridge, veths, partitions and qdiscs; spawning into namespaces and the process table |
+//! | kernel primitives | `runtime`, `ns`, `wallclock`, `fabric`, `process` | the async runtime for netlink and probes, and the spawner thread; namespaces and what a node's mount namespace shows; each node's wall clock for every program in it (exec filter, supervisor, vDSO stub); the lab's bridge, veths, partitions and qdiscs; spawning into namespaces and the process table |
 //! | specs | `spec`, `manifest` | what a network should be, in code or as a TOML manifest |
 //! | live networks | `registry`, `gc`, `inside`, `service`, `node`, `network` | run records and subnet picking; reclaiming dead runs; what a node's processes share; services; nodes; networks |
 //! | profiles | `profile` | ready-made application networks: Tendermint, kvstore, BigchainDB |
@@ -57,9 +57,10 @@ pub mod spec;
 pub mod subnet;
 pub mod template;
 pub mod units;
+pub mod wallclock;
 
 pub use cancel::Cancel;
-pub use clock::{ClockReport, ClockSkew, Offset};
+pub use clock::{ClockReport, ClockSkew, Drift, Offset};
 pub use error::{Error, Result};
 pub use gc::{gc, GcReport};
 pub use network::{Network, Progress};

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::Arc;
 
-use crate::clock::{faketime_blind_spot, ClockReport, ClockSkew, NodeClock, Offset};
+use crate::clock::{ClockReport, ClockSkew};
 use crate::error::{Error, Result};
 use crate::inside::{Entry, NodeCtx};
 use crate::ns;
 use crate::process::{self, Tie};
 use crate::service::{Op, Service, ServiceState};
+use crate::wallclock::{Page, Setting};
 
 /// One node of a network.
 #[derive(Debug)]
@@ -158,31 +159,46 @@ impl Node {
         ran.map_err(|e| self.run_error(cmd, e))
     }
 
-    /// Shifts the node's clocks for processes started from now on, and says which running
-    /// services keep the old clocks until restarted and which programs' wall clock
-    /// libfaketime cannot shift. A clock cannot change under a running process: its time
-    /// namespace's offsets are fixed once a process is inside. With `restart`, the running
-    /// services are restarted at once, so that they get the new clocks now.
+    /// Sets the node's clocks. The wall clock (its offset and drift) changes at once for every
+    /// program of the node, running ones included. The monotonic and boottime clocks and the
+    /// time zone reach the processes started from now on (a time namespace cannot change under
+    /// a running process, and `TZ` is read at start): the report names the running services
+    /// that keep the old ones, and with `restart` restarts them. A new drift with the same
+    /// offset goes on from the node's time as it is, so the clock does not jump.
     pub fn configure_clock(&self, skew: ClockSkew, restart: bool) -> Result<ClockReport> {
         skew.validate()?;
-        let timens = if skew.needs_namespace() {
-            Some(ns::create_time(skew.monotonic.secs_nanos(), skew.boottime.secs_nanos())?)
-        } else {
-            None
-        };
-        let mut report = ClockReport::default();
-        for s in &self.services {
-            if s.pid().is_some() {
-                report.restart_needed.push(s.name().to_string());
-            }
-            if skew.realtime != Offset::ZERO {
-                let program = process::find_program(s.program());
-                if let Some(reason) = program.and_then(|p| faketime_blind_spot(&p)) {
-                    report.wall_clock_unchanged.push((s.name().to_string(), reason));
-                }
-            }
+        let mut clock = self.ctx.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if skew.moves_wall_clock() && clock.page.is_none() {
+            return Err(Error::invalid(
+                "clock",
+                format!(
+                    "{}'s wall clock cannot move: the network runs without per-node wall clocks (wall_clock = false); \
+                     bring it up with them to set offsets or drifts of the wall clock",
+                    self.name()
+                ),
+            ));
         }
-        *self.ctx.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = NodeClock { skew, timens };
+        let restart_needed = clock.skew.restart_needed_for(&skew);
+        if (clock.skew.monotonic, clock.skew.boottime) != (skew.monotonic, skew.boottime) {
+            clock.timens = if skew.needs_namespace() {
+                Some(ns::create_time(skew.monotonic.secs_nanos(), skew.boottime.secs_nanos())?)
+            } else {
+                None
+            };
+        }
+        let same_offset = skew.realtime == clock.skew.realtime;
+        if let Some(page) = &mut clock.page {
+            let now = realtime_ns();
+            let offset_ns = if same_offset { page.get().node_time(now) - now } else { skew.realtime.as_nanos() };
+            page.set(Setting { offset_ns, base_ns: now, rate_ppb: skew.drift.as_ppb() });
+        }
+        clock.skew = skew;
+        drop(clock);
+        let mut report = ClockReport { unreached: self.unreached(), ..ClockReport::default() };
+        if restart_needed {
+            report.restart_needed =
+                self.services.iter().filter(|s| s.pid().is_some()).map(|s| s.name().to_string()).collect();
+        }
         if restart {
             for name in std::mem::take(&mut report.restart_needed) {
                 self.restart_service(&name)?;
@@ -190,6 +206,22 @@ impl Node {
             }
         }
         Ok(report)
+    }
+
+    /// The programs of the node the clock supervisor could not shift, and why; each once.
+    pub fn unreached(&self) -> Vec<(String, String)> {
+        let log = self.ctx.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).page.as_ref().map(Page::log);
+        let log = log.and_then(|log| std::fs::read_to_string(log).ok()).unwrap_or_default();
+        let mut found: Vec<(String, String)> = Vec::new();
+        for line in log.lines() {
+            // "pid 123 (/usr/bin/strace): it could not be traced (...)"
+            let Some((who, why)) = line.split_once("): ") else { continue };
+            let program = who.split_once(" (").map_or(who, |(_, exe)| exe).to_string();
+            if !found.iter().any(|(p, w)| *p == program && w == why) {
+                found.push((program, why.to_string()));
+            }
+        }
+        found
     }
 
     /// The node's current clock setting.
@@ -218,11 +250,19 @@ impl Node {
         self.ctx.entry()
     }
 
-    /// Why `cmd` could not run: a missing program is named as such.
+    /// Why `cmd` could not run: a gone clock supervisor or a missing program is named as such.
     fn run_error(&self, cmd: &Command, e: std::io::Error) -> Error {
+        if let Some(gone) = self.ctx.supervisor_gone() {
+            return gone;
+        }
         let program = cmd.get_program().to_string_lossy().into_owned();
         match e.kind() {
-            std::io::ErrorKind::NotFound => Error::missing_binary(format!("exec on {}", self.name()), program),
+            std::io::ErrorKind::NotFound => {
+                match crate::files::program_for_nodes(&format!("exec on {}", self.name()), &program) {
+                    Err(missing) => missing,
+                    Ok(_) => Error::io(format!("running {program} on {}", self.name()), e),
+                }
+            }
             _ => Error::io(format!("running {program} on {}", self.name()), e),
         }
     }
@@ -233,7 +273,7 @@ impl Node {
         cmd.envs(entry.env.iter().map(|(k, v)| (k, v)))
             .env(process::RUN_MARKER, &self.ctx.run_id)
             .env("NETDRIVER_NODE", self.name());
-        process::prepare(cmd, entry.enter, Tie::Command);
+        process::prepare(cmd, entry.enter, Tie::Command, entry.hook.clone());
         Ok(entry)
     }
 }
@@ -242,4 +282,10 @@ impl Node {
 pub(crate) fn kill_leftovers(nodes: &[Node]) -> usize {
     let inodes: HashSet<u64> = nodes.iter().map(|n| n.ctx.ns.net_inode).collect();
     process::kill_until_gone(|| process::Table::scan().in_namespaces(&inodes, &[]))
+}
+
+/// The host's CLOCK_REALTIME in nanoseconds.
+fn realtime_ns() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_nanos()).unwrap_or(i64::MAX)
 }

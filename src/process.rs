@@ -5,15 +5,15 @@ use std::collections::HashSet;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::ns::{self, Enter};
+use crate::runtime;
+use crate::wallclock::Hook;
 
 /// The environment variable that marks every process netdriver starts with its run id.
 pub(crate) const RUN_MARKER: &str = "NETDRIVER_RUN";
@@ -29,35 +29,24 @@ pub(crate) enum Tie {
 
 /// Makes `cmd` start inside the namespaces `ns` (net, uts, mnt), in its current directory
 /// (or ours), with no signal blocked or ignored (a controller blocks the ones it waits for,
-/// and a child would inherit that). A service fails to start if the directory is missing in
-/// the node; a one-off command starts in `/` instead (the caller's directory may be under the
-/// host's /tmp, which the node does not see).
-pub(crate) fn prepare(cmd: &mut Command, ns: Enter, tie: Tie) {
+/// and a child would inherit that), and under the node's wall clock when `hook` is given. A
+/// service fails to start if the directory is missing in the node; a one-off command starts
+/// in `/` instead (the caller's directory may be under the host's /tmp, which the node does
+/// not see).
+pub(crate) fn prepare(cmd: &mut Command, ns: Enter, tie: Tie, hook: Option<Hook>) {
     let cwd = cmd
         .get_current_dir()
         .map(Path::to_path_buf)
         .or_else(|| std::env::current_dir().ok())
         .and_then(|d| CString::new(d.as_os_str().as_bytes()).ok());
     let parent = std::process::id() as libc::pid_t;
-    // SAFETY: sigemptyset only writes the set it is given.
-    let no_signals = unsafe {
-        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-        libc::sigemptyset(set.as_mut_ptr());
-        set.assume_init()
-    };
+
     // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
     // calls are allowed: it makes plain system calls and allocates nothing (its errors are OS
     // error codes, which io::Error holds without allocating).
     unsafe {
         cmd.pre_exec(move || {
-            if libc::sigprocmask(libc::SIG_SETMASK, &raw const no_signals, std::ptr::null_mut()) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // Handlers go at exec; what is ignored stays ignored unless reset here. Numbers
-            // the kernel refuses (SIGKILL, SIGSTOP, the C library's own) are skipped.
-            for sig in 1..=64 {
-                libc::signal(sig, libc::SIG_DFL);
-            }
+            runtime::reset_signals()?;
             ns.join()?;
             // Joining a mount namespace moves the process to its root: go back to the directory.
             if let Some(dir) = &cwd {
@@ -77,33 +66,13 @@ pub(crate) fn prepare(cmd: &mut Command, ns: Enter, tie: Tie) {
                     return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
             }
+            // Last: the filter it installs reports the exec that follows.
+            if let Some(hook) = &hook {
+                hook.install()?;
+            }
             Ok(())
         });
     }
-}
-
-type Job = Box<dyn FnOnce() + Send>;
-
-/// Runs `f` on one long-lived thread of the process.
-///
-/// Services are spawned there because PR_SET_PDEATHSIG fires when the *thread* that forked
-/// a child exits, not the process: a short-lived caller thread would kill its services.
-pub(crate) fn on_spawner<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
-    let sender = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("netdriver-spawner".into())
-            .spawn(move || rx.into_iter().for_each(|job| job()))
-            .expect("starting the spawner thread");
-        Mutex::new(tx)
-    });
-    let (tx, rx) = mpsc::sync_channel(1);
-    let job: Job = Box::new(move || {
-        let _ = tx.send(f());
-    });
-    sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(job).expect("spawner thread is gone");
-    rx.recv().expect("spawner thread dropped a job")
 }
 
 /// One row of the process table.
@@ -214,28 +183,9 @@ pub(crate) fn alive(pid: i32) -> bool {
         .is_ok_and(|s| s.rfind(')').and_then(|i| s.get(i + 2..i + 3)) != Some("Z"))
 }
 
-/// Finds `program` the way exec does: a path as is, a bare name on PATH.
-pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return executable(&p).then_some(p);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| executable(p))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_programs() {
-        assert!(find_program("sh").is_some());
-        assert!(find_program("/bin/sh").is_some());
-        assert!(find_program("no-such-program-xyz").is_none());
-    }
 
     #[test]
     fn reads_own_stat() {

@@ -42,6 +42,9 @@ pub(crate) struct Record {
     /// Whether the services' data directories stay after teardown (gc leaves them too).
     #[serde(default)]
     pub(crate) keep_data: bool,
+    /// The clock supervisor's pid and start time, once it runs.
+    #[serde(default)]
+    pub(crate) supervisor: Option<(i32, u64)>,
 }
 
 impl Record {
@@ -145,6 +148,7 @@ impl Registry {
             netns: Vec::new(),
             uid: nix::unistd::geteuid().as_raw(),
             keep_data,
+            supervisor: None,
         };
         record.save()?;
         Ok(record)

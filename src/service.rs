@@ -17,10 +17,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nix::sys::signal::Signal;
 
 use crate::config::ConfigFile;
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::files;
 use crate::inside::{Entry, NodeCtx};
 use crate::process::{self, Table, Tie};
+use crate::runtime;
 
 /// The environment variable that names the service a process belongs to.
 const SERVICE_MARKER: &str = "NETDRIVER_SERVICE";
@@ -233,11 +234,6 @@ impl Service {
         self.config_file()?.update(settings)
     }
 
-    /// The program the service runs, as rendered.
-    pub(crate) fn program(&self) -> &str {
-        &self.launch.program
-    }
-
     /// Whether starting `other` restarts this service.
     pub(crate) fn restarts_with(&self, other: &str) -> bool {
         self.launch.restart_with.iter().any(|s| s == other)
@@ -342,10 +338,12 @@ impl Service {
     /// appended to the service's logs.
     fn run_reset(&self, program: &str, args: &[String]) -> Result<()> {
         let (mut cmd, entry) = self.command(program, args)?;
-        process::prepare(&mut cmd, entry.enter, Tie::Command);
-        let status = cmd
-            .status()
-            .context(|| format!("running the reset command of {}/{} ({program})", self.node.name, self.name))?;
+        process::prepare(&mut cmd, entry.enter, Tie::Command, entry.hook.clone());
+        let status = cmd.status().map_err(|e| {
+            self.node.supervisor_gone().unwrap_or_else(|| {
+                Error::io(format!("running the reset command of {}/{} ({program})", self.node.name, self.name), e)
+            })
+        })?;
         if !status.success() {
             return Err(self.failure(format!("reset command `{program} {}` failed ({status})", args.join(" "))));
         }
@@ -383,15 +381,17 @@ impl Service {
         }
         let l = &self.launch;
         let (mut cmd, entry) = self.command(&l.program, &l.args)?;
-        process::prepare(&mut cmd, entry.enter, Tie::Service);
-        let child = process::on_spawner(move || {
+        process::prepare(&mut cmd, entry.enter, Tie::Service, entry.hook.clone());
+        let child = runtime::on_spawner(move || {
             let spawned = cmd.spawn();
             drop(entry);
             spawned
         })
         .map_err(|e| {
-            if process::find_program(&l.program).is_none() {
-                Error::missing_binary(&self.name, &l.program)
+            if let Some(gone) = self.node.supervisor_gone() {
+                gone
+            } else if let Err(missing) = files::program_for_nodes(&self.name, &l.program) {
+                missing
             } else if !l.workdir.is_dir() {
                 Error::invalid(
                     format!("workdir of {}/{}", self.node.name, self.name),

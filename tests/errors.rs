@@ -72,6 +72,22 @@ fn missing_binary_fails_bringup_and_leaves_nothing() {
     );
 }
 
+#[test]
+fn a_program_under_tmp_is_named_as_out_of_the_nodes_sight() {
+    // Each node has a /tmp of its own: a program in the host's /tmp is not there.
+    let program = std::env::temp_dir().join(format!("netdriver-true-{}", std::process::id()));
+    std::fs::copy("/bin/true", &program).unwrap();
+    let fix = format!("{} is under /tmp, which each node replaces with its own", program.display());
+    let spec =
+        NetworkSpec::new("t-err-tmp-program", 1).service(ServiceSpec::new("t", program.to_str().unwrap()).unwrap());
+    assert_bringup_fails(&spec, |e| matches!(e, Error::MissingBinary { .. }), &["service t", &fix]);
+    let network = up(&NetworkSpec::new("t-err-tmp-exec", 1));
+    let err = network.nodes()[0].exec([program.to_str().unwrap()]).unwrap_err().to_string();
+    assert!(err.contains("exec on node0") && err.contains(&fix), "{err}");
+    teardown(network);
+    std::fs::remove_file(program).unwrap();
+}
+
 /// A subnet routed to one of the host's own links (not a netdriver uplink), if there is one.
 fn host_link_subnet() -> Option<Subnet> {
     let out = std::process::Command::new("ip").args(["-o", "-4", "route"]).output().expect("running ip -o -4 route");

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::common::{
-    assert_no_leftovers, exec, exec_ok, http_get, is_ok_response, marked_processes, record_path, teardown, up, uplinks,
+    assert_no_leftovers, exec, exec_ok, http_get, is_ok_response, node_processes, record_path, teardown, up, uplinks,
     web_service, WEB_PORT,
 };
 use netdriver::{Network, NetworkSpec};
@@ -94,7 +94,7 @@ fn down_and_drop_leave_nothing() {
     let id = network.id().to_string();
     assert!(record_path(&id).exists(), "no record for a live network");
     assert!(uplinks().contains(&format!("nd{id}")));
-    assert_eq!(marked_processes(&id).len(), 3, "one web server per node");
+    assert_eq!(node_processes(&id).len(), 3, "one web server per node");
     teardown(network);
 
     let network = up(&NetworkSpec::new("t-drop", 2).service(web_service()));

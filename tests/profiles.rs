@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::common::{assert_no_leftovers, exec, wait_until};
 use netdriver::profile::{self, Kvstore, Profile};
-use netdriver::{Error, Node};
+use netdriver::{ClockSkew, Error, Node};
 use serde_json::json;
 
 /// Waits this long for a value to reach a node.
@@ -74,6 +74,79 @@ fn a_kvstore_network_commits_and_catches_up() {
 
     network.down().unwrap();
     assert_no_leftovers(&id);
+}
+
+/// Seconds since the epoch of an RFC 3339 time in UTC, as Tendermint writes them
+/// (`2026-12-01T12:00:00.123456789Z`).
+fn utc_secs(text: &str) -> f64 {
+    let bad = format!("not an RFC 3339 UTC time: {text}");
+    let (date, time) = text.strip_suffix('Z').and_then(|t| t.split_once('T')).expect(&bad);
+    let d: Vec<i64> = date.split('-').map(|v| v.parse().expect(&bad)).collect();
+    let t: Vec<f64> = time.split(':').map(|v| v.parse().expect(&bad)).collect();
+    // Days from 1970-01-01 to the date (the civil-from-days inverse, proleptic Gregorian).
+    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + (153 * m + 2) / 5 + d[2] - 1;
+    let days = era * 146_097 + doe - 719_468;
+    days as f64 * 86400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
+}
+
+/// How far ahead of the host's clock `node`'s latest block is stamped, and its height.
+fn latest_block(node: &Node) -> Option<(f64, u64)> {
+    let status = rpc(node, "status")?;
+    let info = &status["result"]["sync_info"];
+    let time = utc_secs(info["latest_block_time"].as_str()?);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    Some((time - now, info["latest_block_height"].as_str()?.parse().ok()?))
+}
+
+#[test]
+fn block_times_follow_the_validators_clocks() {
+    assert_eq!(utc_secs("1970-01-02T00:00:01.5Z"), 86401.5);
+    assert_eq!(utc_secs("2026-12-01T00:00:00Z"), 1_796_083_200.0);
+    let day = ClockSkew { realtime: "+1d".parse().unwrap(), ..ClockSkew::default() };
+    let ten_minutes = ClockSkew { realtime: "+10m".parse().unwrap(), ..ClockSkew::default() };
+
+    // All four validators a day ahead, while they run: the next blocks are a day ahead.
+    let network = kvstore().launch("t-kvclock", 4).unwrap_or_else(|e| panic!("{e}"));
+    let nodes = network.nodes();
+    put(&nodes[0], "before", "1");
+    let (ahead, _) = latest_block(&nodes[0]).expect("a status");
+    assert!(ahead.abs() < 30.0, "blocks {ahead:.0} s off the host's clock before any change");
+    for node in nodes {
+        let report = node.configure_clock(day.clone(), false).unwrap();
+        assert_eq!(report, netdriver::ClockReport::default(), "{}: {report:?}", node.name());
+    }
+    // A block's time is the median of the votes for the block before it: the second block
+    // after the change is the first whose votes were all cast a day ahead.
+    let mut after = Vec::new();
+    for i in 0..3 {
+        put(&nodes[i % 4], &format!("after{i}"), "1");
+        after.push(latest_block(&nodes[2]).expect("a status").0);
+    }
+    eprintln!("kvstore: blocks after all four went +1d are stamped {after:.1?} s ahead");
+    assert!(after[1..].iter().all(|a| (a - 86400.0).abs() < 30.0), "blocks after the change: {after:?} s ahead");
+    network.down().unwrap();
+
+    // One validator of four ten minutes ahead: BFT time is a median, so the chain goes on
+    // near the host's clock.
+    let network = kvstore().launch("t-kvclock1", 4).unwrap_or_else(|e| panic!("{e}"));
+    let nodes = network.nodes();
+    nodes[0].configure_clock(ten_minutes, false).unwrap();
+    let (_, height) = latest_block(&nodes[1]).expect("a status");
+    for i in 0..5 {
+        put(&nodes[i % 4], &format!("skewed{i}"), "1");
+    }
+    wait_until("five more blocks everywhere", CATCH_UP, || {
+        nodes.iter().all(|n| latest_block(n).is_some_and(|(_, h)| h >= height + 5))
+    });
+    for node in nodes {
+        let (ahead, _) = latest_block(node).expect("a status");
+        eprintln!("kvstore: with node0 +10min, {}'s latest block is {ahead:.1} s off", node.name());
+        assert!(ahead.abs() < 30.0, "{}: the latest block is {ahead:.0} s off the host's clock", node.name());
+    }
+    network.down().unwrap();
 }
 
 #[test]

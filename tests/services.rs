@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    assert_no_processes, http_get, is_ok_response, marked_processes, process_state, shell_service, teardown, up,
+    assert_no_processes, http_get, is_ok_response, node_processes, process_state, shell_service, teardown, up,
     wait_until, web_service, WEB_PORT,
 };
 use netdriver::{Network, NetworkSpec, Node, Service, ServiceSpec, ServiceState};
@@ -185,13 +185,13 @@ fn stop_kills_the_whole_process_tree() {
 
     let forks = node.service("forks").unwrap();
     forks.start().unwrap();
-    wait_until("forks has two children", TIMEOUT, || marked_processes(&id).len() == 3);
+    wait_until("forks has two children", TIMEOUT, || node_processes(&id).len() == 3);
     forks.stop().unwrap();
     assert_no_processes(&id, "after forks stopped");
 
     let stubborn = node.service("stubborn").unwrap();
     stubborn.start().unwrap();
-    wait_until("stubborn has its child", TIMEOUT, || marked_processes(&id).len() == 2);
+    wait_until("stubborn has its child", TIMEOUT, || node_processes(&id).len() == 2);
     let since = Instant::now();
     stubborn.stop().unwrap();
     assert!(since.elapsed() >= Duration::from_millis(300), "stop did not wait for SIGTERM to work");
@@ -211,7 +211,7 @@ fn stop_kills_daemonized_grandchildren() {
     let pid_file = daemon.data_dir().join("daemon.pid");
     wait_until("the daemon has left the service's tree", TIMEOUT, || {
         let pid = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse().ok());
-        pid.and_then(parent).is_some_and(|ppid| !marked_processes(&id).contains(&ppid))
+        pid.and_then(parent).is_some_and(|ppid| !node_processes(&id).contains(&ppid))
     });
     daemon.stop().unwrap();
     assert_no_processes(&id, "after daemon stopped");

@@ -24,6 +24,10 @@ With pytest, the ``network`` fixture (see :mod:`netdriver.pytest_plugin`) gives 
 stopped network and tears it down after the test.
 """
 
+import json
+import os
+import sys
+
 from . import _netdriver
 from ._convert import QOS_SETTINGS
 from ._netdriver import (
@@ -48,6 +52,10 @@ from ._network import Network
 from ._node import BigchainDBNode, ClockReport, Node, Service, TendermintNode
 
 __version__ = _netdriver.__version__
+
+# Networks brought up from here get this interpreter as their clock supervisor (the netdriver
+# program need not be installed); a NETDRIVER_SUPERVISOR of the caller's own wins.
+os.environ.setdefault("NETDRIVER_SUPERVISOR", json.dumps([sys.executable, "-m", "netdriver._supervise"]))
 
 __all__ = [
     "Network",

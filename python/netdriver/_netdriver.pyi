@@ -4,7 +4,7 @@ Nodes are named by name or by index as a string ("0"). Every blocking call relea
 """
 
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, TypedDict, final
+from typing import Dict, List, NoReturn, Optional, Tuple, TypedDict, final
 
 __all__ = [
     "Network",
@@ -86,10 +86,12 @@ class _NodeInfo(TypedDict):
 
 class _ClockReport(TypedDict):
     restart_needed: List[str]
-    wall_clock_unchanged: List[Tuple[str, str]]
+    unreached: List[Tuple[str, str]]
     restarted: List[str]
 
 @final
+def _supervise() -> NoReturn: ...
+
 class Network:
     """A network of one profile: brought up by start(n), torn down by stop()."""
 

@@ -33,10 +33,11 @@ def _key(node: NodeRef) -> str:
 class ClockReport(Dict[str, Any]):
     """What a clock change means for a node's services (a dict with attribute access).
 
-    - ``restart_needed``: services that were running, and keep the old clocks until restarted.
-    - ``wall_clock_unchanged``: ``(service, reason)`` pairs for programs whose wall clock
-      libfaketime cannot shift (Go programs such as Tendermint, static binaries).
+    - ``restart_needed``: services that were running, and keep the old monotonic or boottime
+      clock or time zone until restarted (the wall clock changes under them at once).
     - ``restarted``: services restarted because ``restart=True`` was given.
+    - ``unreached``: ``(program, reason)`` pairs for programs of the node that run on the
+      host's wall clock because the clock supervisor could not shift them.
     """
 
     @property
@@ -45,14 +46,14 @@ class ClockReport(Dict[str, Any]):
         return list(self["restart_needed"])
 
     @property
-    def wall_clock_unchanged(self) -> List[Tuple[str, str]]:
-        """(service, reason) for programs whose wall clock libfaketime cannot shift."""
-        return [tuple(pair) for pair in self["wall_clock_unchanged"]]
-
-    @property
     def restarted(self) -> List[str]:
         """Services restarted by ``restart=True``."""
         return list(self["restarted"])
+
+    @property
+    def unreached(self) -> List[Tuple[str, str]]:
+        """(program, reason) for programs of the node that run on the host's wall clock."""
+        return [tuple(pair) for pair in self["unreached"]]
 
 
 class Service:
@@ -278,22 +279,27 @@ class Node:
         self,
         offset: Optional[Duration] = None,
         *,
+        drift: Optional[str] = None,
         realtime: Optional[Duration] = None,
         monotonic: Optional[Duration] = None,
         boottime: Optional[Duration] = None,
         tz: Optional[str] = None,
         restart: bool = False,
     ) -> ClockReport:
-        """Shifts the node's clocks for processes started from now on. ``offset`` moves every
-        clock; ``realtime``, ``monotonic`` and ``boottime`` override it one by one. Offsets are
-        text ("+1h", "-30s"), timedelta, or seconds (negative: behind). ``tz`` sets the time
-        zone ("Asia/Tokyo"). Running services keep their clocks until restarted; with
-        ``restart=True`` they are restarted now. With no arguments the clocks go back to the
-        host's. Returns a :class:`ClockReport`."""
+        """Sets the node's clocks. ``offset`` moves every clock; ``realtime``, ``monotonic``
+        and ``boottime`` override it one by one. Offsets are text ("+1h", "-30s"), timedelta,
+        or seconds (negative: behind). ``drift`` is the wall clock's pace from now on
+        ("+200ppm", "-0.1%"), ``tz`` the time zone ("Asia/Tokyo"). The wall clock changes at
+        once for every program of the node, running ones included; the monotonic and boottime
+        clocks and the time zone reach programs started from now on, or running services
+        restarted with ``restart=True``. With no arguments the clocks go back to the host's.
+        Returns a :class:`ClockReport`."""
         settings = {}
         for key, value in (("offset", offset), ("realtime", realtime), ("monotonic", monotonic), ("boottime", boottime)):
             if value is not None:
                 settings[key] = _offset(key, value)
+        if drift is not None:
+            settings["drift"] = str(drift)
         if tz is not None:
             settings["tz"] = tz
         return ClockReport(self._binding().configure_clock(self._key, settings, restart))

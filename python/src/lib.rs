@@ -15,10 +15,18 @@ mod network;
 
 use pyo3::prelude::*;
 
+/// Runs this process as a network's clock supervisor (`python -m netdriver._supervise`, which
+/// netdriver starts with the supervisor's socket on descriptor 3); never returns.
+#[pyfunction]
+fn _supervise() {
+    netdriver::wallclock::supervise()
+}
+
 /// The extension module.
 #[pymodule]
 fn _netdriver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<network::Network>()?;
+    m.add_function(wrap_pyfunction!(_supervise, m)?)?;
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -319,10 +319,10 @@ impl Network {
         self.with(py, |n| n.node(node)?.service(service)?.configure(&value))
     }
 
-    /// Shifts a node's clocks (keys: offset, realtime, monotonic, boottime, tz) for processes
-    /// started from now on; with `restart`, restarts the running services so that they get
-    /// them at once. Returns {"restart_needed": [...], "restarted": [...],
-    /// "wall_clock_unchanged": [(service, reason)]}.
+    /// Sets a node's clocks (keys as in ClockSkew::SETTINGS); the wall clock changes at once,
+    /// the others for processes started from now on or, with `restart`, at once by restarting
+    /// the services. Returns {"restart_needed": [...], "restarted": [...],
+    /// "unreached": [(program, reason)]}.
     #[pyo3(signature = (node, settings, restart = false))]
     fn configure_clock<'py>(
         &self,
@@ -336,7 +336,7 @@ impl Network {
         let dict = PyDict::new(py);
         dict.set_item("restart_needed", report.restart_needed)?;
         dict.set_item("restarted", report.restarted)?;
-        dict.set_item("wall_clock_unchanged", report.wall_clock_unchanged)?;
+        dict.set_item("unreached", report.unreached)?;
         Ok(dict)
     }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use netdriver::{ClockSkew, Direction, Offset, Op};
+use netdriver::{ClockSkew, Direction, Drift, Offset, Op};
 
 /// Drive a network of nodes (network namespaces on a bridge) for integration tests.
 #[derive(Debug, Parser)]
@@ -92,16 +92,20 @@ enum Cmd {
     Heal,
     /// Shape a node's links (or one pair's): delay, jitter, loss, ...; `qos --clear` removes all.
     Qos(QosArgs),
-    /// Shift a node's clocks (for processes started from now on; see --restart).
+    /// Set a node's clocks: its wall clock moves under running programs at once; monotonic,
+    /// boottime and the time zone reach programs started from now on (see --restart).
     Clock {
         /// Node name or index.
         node: String,
         /// Shift every clock (wall, monotonic, boottime), e.g. +1h or -30s.
         #[arg(long, allow_hyphen_values = true)]
         offset: Option<Offset>,
-        /// Shift only the wall clock (libfaketime; not for static or Go programs).
+        /// Shift only the wall clock (every program of the node, static and Go ones too).
         #[arg(long, allow_hyphen_values = true)]
         realtime: Option<Offset>,
+        /// The wall clock's pace from now on, e.g. +200ppm, -0.1% or 500ppb (at most 10%).
+        #[arg(long, allow_hyphen_values = true)]
+        drift: Option<Drift>,
         /// Shift only CLOCK_MONOTONIC (time namespace).
         #[arg(long, allow_hyphen_values = true)]
         monotonic: Option<Offset>,
@@ -230,10 +234,11 @@ pub(crate) fn main() -> ExitCode {
         Cmd::Block { from, to } => remote::block(network, &from, &to),
         Cmd::Heal => remote::heal(network),
         Cmd::Qos(args) => remote::qos(network, args),
-        Cmd::Clock { node, offset, realtime, monotonic, boottime, tz, restart } => {
+        Cmd::Clock { node, offset, realtime, drift, monotonic, boottime, tz, restart } => {
             let base = ClockSkew::offset(offset.unwrap_or_default());
             let skew = ClockSkew {
                 realtime: realtime.unwrap_or(base.realtime),
+                drift: drift.unwrap_or(Drift::NONE),
                 monotonic: monotonic.unwrap_or(base.monotonic),
                 boottime: boottime.unwrap_or(base.boottime),
                 tz,

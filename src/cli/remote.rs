@@ -59,8 +59,8 @@ pub(super) fn block(network: Option<&str>, from: &str, to: &str) -> Result<ExitC
 
 pub(super) fn clock(network: Option<&str>, node: &str, skew: netdriver::ClockSkew, restart: bool) -> Result<ExitCode> {
     let report = Client::find(network)?.clock(node, skew, restart)?;
-    for (service, reason) in &report.wall_clock_unchanged {
-        eprintln!("netdriver: warning: {node}/{service} keeps the host's wall clock: {reason}");
+    for (program, reason) in &report.unreached {
+        eprintln!("netdriver: warning: {node}: {program} runs on the host's wall clock: {reason}");
     }
     if !restart && !report.restart_needed.is_empty() {
         eprintln!(

@@ -1,5 +1,6 @@
 //! The client's side of the control socket: drives a live network from another process.
 
+use std::ffi::CString;
 use std::io::{IoSliceMut, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -16,6 +17,7 @@ use crate::registry::{self, Record};
 use crate::service::Op;
 use crate::shaping::Qos;
 use crate::spec::QosTarget;
+use crate::wallclock::Hook;
 
 /// A connection to a live network's controller.
 #[derive(Debug, Clone)]
@@ -115,7 +117,7 @@ impl Client {
         let (program, args) = argv.split_first().ok_or_else(|| Error::invalid("command", "empty command line"))?;
         let stream = self.send(&Request::Enter { node: node.to_string() })?;
         let mut buf = vec![0u8; 64 * 1024];
-        let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+        let mut cmsg = nix::cmsg_space!([RawFd; 5]);
         let (len, fds) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
@@ -129,20 +131,28 @@ impl Client {
             }
             (msg.bytes, fds)
         };
-        let env =
-            match serde_json::from_slice(&buf[..len]).map_err(|e| Error::invalid("control answer", e.to_string()))? {
-                Answer::Enter { env } if fds.len() >= 3 => env,
-                Answer::Failed { error } => return Err(Error::State(error)),
-                other => return Err(unexpected(&other)),
-            };
-        let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
-        let enter = Enter { net: raw[0], uts: raw[1], mnt: raw[2], time: raw.get(3).copied() };
+        let answer =
+            serde_json::from_slice(&buf[..len]).map_err(|e| Error::invalid("control answer", e.to_string()))?;
+        let (env, time, page) = match answer {
+            Answer::Enter { env, time, page } if fds.len() == 3 + usize::from(time) + usize::from(page.is_some()) => {
+                (env, time, page)
+            }
+            Answer::Failed { error } => return Err(Error::State(error)),
+            other => return Err(unexpected(&other)),
+        };
+        let mut raw = fds.iter().map(AsRawFd::as_raw_fd);
+        let mut next = || raw.next().expect("counted above");
+        let enter = Enter { net: next(), uts: next(), mnt: next(), time: time.then(&mut next) };
+        let hook = page.map(|page| Hook { socket: next(), page: CString::new(page).unwrap_or_default() });
         let mut cmd = Command::new(program);
         cmd.args(args).envs(env).env(process::RUN_MARKER, &self.record.id).env("NETDRIVER_NODE", node);
-        process::prepare(&mut cmd, enter, Tie::Command);
+        process::prepare(&mut cmd, enter, Tie::Command, hook);
         let status = cmd.status().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound if process::find_program(program).is_none() => {
-                Error::invalid("command", format!("'{program}' not found on PATH"))
+            std::io::ErrorKind::NotFound => {
+                match crate::files::program_for_nodes(&format!("exec on {node}"), program) {
+                    Err(missing) => missing,
+                    Ok(_) => Error::io(format!("running {program} in {node}"), e),
+                }
             }
             _ => Error::io(format!("running {program} in {node}"), e),
         });

@@ -121,9 +121,12 @@ pub(super) enum Answer {
         logs: Vec<Logs>,
     },
     Clock(ClockReport),
-    /// Comes with the node's namespace descriptors: net, uts, mnt and, if its clocks are
-    /// shifted, time; `env` applies the node's wall clock and time zone.
+    /// Comes with descriptors: the node's net, uts and mnt namespaces, its time namespace if
+    /// `time`, and the socket to the clock supervisor if `page` (the node's clock page) is set.
+    /// `env` carries the node's time zone.
     Enter {
         env: Vec<(String, String)>,
+        time: bool,
+        page: Option<String>,
     },
 }

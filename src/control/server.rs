@@ -136,13 +136,18 @@ impl<'a> Server<'a> {
         String::from_utf8(line).map(Some).map_err(|_| Error::invalid("control request", "not UTF-8"))
     }
 
-    /// Answers an Enter request with the node's namespace descriptors.
+    /// Answers an Enter request with the node's namespace descriptors and clock hook.
     fn enter(&self, stream: &UnixStream, node: &str) -> Result<()> {
         let entry = self.network.node(node).and_then(Node::entry);
         let (answer, fds) = match &entry {
             Ok(e) => {
-                let fds: Vec<RawFd> = [e.enter.net, e.enter.uts, e.enter.mnt].into_iter().chain(e.enter.time).collect();
-                (Answer::Enter { env: e.env.clone() }, fds)
+                let fds: Vec<RawFd> = [e.enter.net, e.enter.uts, e.enter.mnt]
+                    .into_iter()
+                    .chain(e.enter.time)
+                    .chain(e.hook.as_ref().map(|hook| hook.socket))
+                    .collect();
+                let page = e.hook.as_ref().map(|hook| hook.page.to_string_lossy().into_owned());
+                (Answer::Enter { env: e.env.clone(), time: e.enter.time.is_some(), page }, fds)
             }
             Err(e) => (Answer::Failed { error: e.to_string() }, Vec::new()),
         };

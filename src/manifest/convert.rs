@@ -8,7 +8,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::raw::{RawClock, RawNetwork, RawProbe, RawQos, RawService};
-use crate::clock::{ClockSkew, Offset};
+use crate::clock::{ClockSkew, Drift, Offset};
 use crate::error::{Error, Result};
 use crate::shaping::{Direction, Qos};
 use crate::spec::{
@@ -50,6 +50,7 @@ impl Doc<'_> {
             spec.run_root = self.field("network.run_root", root, check_run_root)?;
         }
         spec.keep_data = raw.keep_data;
+        spec.wall_clock = raw.wall_clock.unwrap_or(true);
         spec.url = raw.url.as_ref().map(|u| self.field("network.url", u, Template::parse)).transpose()?;
         Ok(spec)
     }
@@ -187,11 +188,12 @@ impl Doc<'_> {
         }
         let skew = ClockSkew {
             realtime: offset("realtime", &raw.realtime)?.unwrap_or(all),
+            drift: self.optional(&at("drift"), raw.drift.as_ref(), str::parse::<Drift>)?.unwrap_or_default(),
             monotonic: offset("monotonic", &raw.monotonic)?.unwrap_or(all),
             boottime: offset("boottime", &raw.boottime)?.unwrap_or(all),
             tz: raw.tz.as_ref().map(|tz| tz.get_ref().clone()),
         };
-        // What is left to check is that libfaketime is there if the wall clock moves.
+        // What is left to check spans fields: the range each clock keeps to.
         skew.validate().map_err(|e| self.error(table.span(), format!("clock[{i}]: {e}")))?;
         Ok((raw.node.get_ref().clone(), skew))
     }

@@ -33,6 +33,7 @@ pub(super) struct RawNetwork {
     pub(super) run_root: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) keep_data: bool,
+    pub(super) wall_clock: Option<bool>,
     pub(super) url: Option<Spanned<String>>,
     pub(super) partition: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
 }
@@ -111,5 +112,6 @@ pub(super) struct RawClock {
     pub(super) realtime: Option<Spanned<String>>,
     pub(super) monotonic: Option<Spanned<String>>,
     pub(super) boottime: Option<Spanned<String>>,
+    pub(super) drift: Option<Spanned<String>>,
     pub(super) tz: Option<Spanned<String>>,
 }

@@ -14,13 +14,13 @@ use std::sync::{Arc, Mutex};
 
 use super::{Network, Progress};
 use crate::cancel::Cancel;
-use crate::clock::{ClockSkew, NodeClock};
+use crate::clock::ClockSkew;
 use crate::config::ConfigFile;
 use crate::error::{Error, Result};
 use crate::fabric::Fabric;
 use crate::files;
 use crate::gc;
-use crate::inside::{NetCtx, NodeCtx};
+use crate::inside::{NetCtx, NodeClock, NodeCtx};
 use crate::node::Node;
 use crate::ns::{self, NodeView};
 use crate::process;
@@ -30,10 +30,13 @@ use crate::service::{Launch, ReadyCheck, Service};
 use crate::spec::{NetworkSpec, Probe};
 use crate::subnet::Subnet;
 use crate::template::{NodeVars, Vars};
+use crate::wallclock::{self, Page, Supervisor};
 
 /// The network-wide files of a run directory: a dot in their names keeps them apart from the
 /// nodes' directories (a node name has none).
 const HOSTS_FILE: &str = "hosts.txt";
+/// The directory of the nodes' clock pages (one file each, named as the node).
+const CLOCKS_DIR: &str = "clocks.d";
 
 impl Network {
     /// Brings up `spec`: checks everything that can be checked first, then makes the nodes and
@@ -43,6 +46,9 @@ impl Network {
         check_privileges()?;
         let run_root = run_root(&spec.run_root)?;
         preflight(spec, &run_root)?;
+        if spec.wall_clock {
+            wallclock::preflight()?;
+        }
         let io = Io::new()?;
         let record = {
             let registry = Registry::lock()?;
@@ -90,11 +96,29 @@ impl Network {
         let hosts = run_dir.join(HOSTS_FILE);
         files::write_file(&hosts, hosts_file(self.subnet.host(), &vars).as_bytes(), 0o644)?;
 
+        // The clock pages sit apart from the nodes' private directories: every process of a
+        // node maps its page, whatever user it runs as.
+        let clocks = run_dir.join(CLOCKS_DIR);
+        if spec.wall_clock {
+            files::make_dir(&clocks, 0o755)?;
+        }
         let mut plans = Vec::with_capacity(spec.nodes.len());
+        let mut pages = Vec::with_capacity(spec.nodes.len());
         for (index, name) in spec.nodes.iter().enumerate() {
             self.cancel.check(|| "making the nodes' directories".into())?;
             plans.push(self.plan_node(spec, index, name, &run_dir, base)?);
+            pages.push(spec.wall_clock.then(|| Page::create(&clocks.join(name))).transpose()?);
         }
+        let supervisor = if spec.wall_clock {
+            let marks = [(process::RUN_MARKER, self.record.id.as_str())];
+            let supervisor = Supervisor::start(&marks, &run_dir.join("clock-supervisor.log"))?;
+            let pid = supervisor.pid() as i32;
+            self.record.supervisor = Some((pid, process::start_time(pid).unwrap_or(0)));
+            self.record.save()?;
+            Some(supervisor)
+        } else {
+            None
+        };
         let fabric = self.fabric.insert(Fabric::create(self.io.handle(), &self.record.id, self.subnet, spec.ipv6)?);
         let net = Arc::new(NetCtx {
             rt: self.io.handle(),
@@ -103,6 +127,7 @@ impl Network {
                 .build()
                 .map_err(|e| Error::io("building the HTTP client", std::io::Error::other(e)))?,
             cancel: self.cancel.clone(),
+            supervisor,
         });
         // Namespaces are made on one thread while this one links them up: the two kinds of
         // kernel work overlap on two cores.
@@ -131,7 +156,11 @@ impl Network {
                     run_id: self.record.id.clone(),
                     ns,
                     net: net.clone(),
-                    clock: Mutex::new(NodeClock { skew: ClockSkew::default(), timens: None }),
+                    clock: Mutex::new(NodeClock {
+                        skew: ClockSkew::default(),
+                        timens: None,
+                        page: pages[index].take(),
+                    }),
                 });
                 fabric.attach(index, &ctx.ns, socket, ip, spec.ipv6)?;
                 let services = spec
@@ -233,9 +262,7 @@ fn preflight(spec: &NetworkSpec, run_root: &Path) -> Result<()> {
             host: subnet.host(),
         };
         let program = s.command.render(&v);
-        if process::find_program(&program).is_none() {
-            return Err(Error::missing_binary(&s.name, program));
-        }
+        files::program_for_nodes(&s.name, &program)?;
         for (target, source) in &s.binds {
             let at = || format!("service {}: binds.\"{}\"", s.name, target.display());
             let source = PathBuf::from(source.render(&v));

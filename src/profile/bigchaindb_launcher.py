@@ -9,10 +9,12 @@ FerretDB does not implement (finding what spends an output, needed by every TRAN
 a query on the dotted field plus the exact per-input match here, with the same results.
 With a real mongod nothing is changed.
 
-With a shifted wall clock (libfaketime, FAKETIME set), gunicorn's worker heartbeat compares a
-file's change time, which the kernel stamps on the real clock, with time.time(), which is
-shifted: every worker would look stale and be killed over and over. The heartbeat is read on
-the shifted clock instead.
+gunicorn's worker heartbeat compares a file's change time, which the kernel stamps on the
+host's clock, with time.time(), which reads the node's (netdriver shifts the wall clock of every
+program of a node, but not file timestamps): on a node whose clock is behind or ahead, every
+worker would look stale and be killed over and over. The heartbeat is read on the node's clock
+instead, with the offset measured at each check, since the node's clock can change while
+gunicorn runs.
 """
 import os
 import sys
@@ -80,14 +82,12 @@ def _file_clock_offset():
 def _read_heartbeats_on_the_shifted_clock():
     from gunicorn.workers import workertmp
 
-    offset = _file_clock_offset()
     last_update = workertmp.WorkerTmp.last_update
-    workertmp.WorkerTmp.last_update = lambda self: last_update(self) + offset
+    workertmp.WorkerTmp.last_update = lambda self: last_update(self) + _file_clock_offset()
 
 
 pymongo.collection.Collection.create_index = _create_index_or_skip_text
-if os.environ.get("FAKETIME"):
-    _read_heartbeats_on_the_shifted_clock()
+_read_heartbeats_on_the_shifted_clock()
 if os.environ.get("NETDRIVER_DATABASE") == "ferretdb":
     query.get_spent.register(LocalMongoDBConnection)(_get_spent)
     query.get_spending_transactions.register(LocalMongoDBConnection)(_get_spending_transactions)

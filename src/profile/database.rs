@@ -28,7 +28,7 @@ impl Database {
             return super::locate("db", "mongod", Some(path)).map(Database::Mongod);
         }
         if ferretdb.is_none() {
-            if let Some(path) = crate::process::find_program("mongod") {
+            if let Some(path) = crate::files::find_program("mongod") {
                 return Ok(Database::Mongod(path));
             }
         }

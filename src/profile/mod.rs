@@ -27,7 +27,6 @@ pub use kvstore::Kvstore;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::network::{Network, Progress};
-use crate::process;
 use crate::spec::NetworkSpec;
 
 /// A kind of network: what each node runs and how it is set up.
@@ -99,12 +98,12 @@ pub fn stack_dir() -> PathBuf {
 pub(crate) fn locate(service: &str, program: &str, given: Option<&Path>) -> Result<PathBuf> {
     let missing = |program: String, fix: String| Error::MissingBinary { service: service.into(), program, fix };
     if let Some(path) = given {
-        return process::find_program(&path.to_string_lossy())
+        return crate::files::find_program(&path.to_string_lossy())
             .ok_or_else(|| missing(path.display().to_string(), "the path given is not an executable file".into()));
     }
     let stack = stack_dir();
-    process::find_program(program)
-        .or_else(|| ["bin", "venv/bin"].iter().map(|d| stack.join(d).join(program)).find(|p| process::find_program(&p.to_string_lossy()).is_some()))
+    crate::files::find_program(program)
+        .or_else(|| ["bin", "venv/bin"].iter().map(|d| stack.join(d).join(program)).find(|p| crate::files::find_program(&p.to_string_lossy()).is_some()))
         .ok_or_else(|| {
             missing(
                 program.into(),

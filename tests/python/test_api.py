@@ -327,8 +327,19 @@ def test_clock(manifest):
         report = node0.configure_clock(boottime=datetime.timedelta(hours=2), restart=True)
         assert report.restarted == ["web"]
         assert node0.service("web").state == "running"
+        report = node0.configure_clock(realtime="-1d", drift="+10%")
+        assert report.restart_needed == ["web"] and report.unreached == []  # back to the host's monotonic
+        report = node0.configure_clock(realtime="-1d", drift="-0.1%")
+        assert report.restart_needed == [] and report.restarted == []
+        value = float(node0.exec("python3", "-c", "import time; print(time.time())").stdout)
+        assert abs(value - time.time() + 86400) < 5, value
         with pytest.raises(netdriver.InvalidError, match="clock offset"):
             node0.configure_clock("soon")
+        for drift in ("abc", "1e9ppm"):
+            with pytest.raises(netdriver.InvalidError, match="clock drift"):
+                node0.configure_clock(drift=drift)
+        value = float(node0.exec("python3", "-c", "import time; print(time.time())").stdout)
+        assert abs(value - time.time() + 86400) < 5, "a refused setting changed the clock"
         with pytest.raises(netdriver.InvalidError, match="time zone"):
             node0.configure_clock(tz="Mars/Olympus")
         node0.configure_clock()
