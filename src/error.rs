@@ -23,6 +23,18 @@ pub enum Error {
         /// How to get it.
         fix: String,
     },
+    /// The host cannot hold a network of this size (checked before anything is made).
+    #[error("the host cannot hold {nodes} nodes: they need {need}, and {have}; {fix}")]
+    Capacity {
+        /// The network's node count.
+        nodes: usize,
+        /// What the network needs, with the figure, e.g. "40256 open files".
+        need: String,
+        /// What the host has, with the figure.
+        have: String,
+        /// How to make room, or the size that fits.
+        fix: String,
+    },
     /// A service's program cannot be found or run.
     #[error("service {service}: program '{program}' not found; {fix}")]
     MissingBinary {

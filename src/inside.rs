@@ -39,8 +39,10 @@ pub(crate) struct Entry {
     pub(crate) enter: Enter,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) hook: Option<Hook>,
-    /// Keeps the time namespace descriptor in `enter` open while the entry lives.
+    /// Keeps the descriptors in `enter` open while the entry lives: the time namespace's,
+    /// and the network and UTS namespaces' opened for it.
     _timens: Option<OwnedFd>,
+    _opened: [OwnedFd; 2],
 }
 
 impl NodeCtx {
@@ -53,12 +55,12 @@ impl NodeCtx {
             .map(OwnedFd::try_clone)
             .transpose()
             .context(|| "duplicating the time namespace descriptor")?;
-        let enter = self.ns.enter(timens.as_ref().map(AsRawFd::as_raw_fd));
+        let (enter, opened) = self.ns.enter(timens.as_ref().map(AsRawFd::as_raw_fd))?;
         let hook = match (&self.net.supervisor, &clock.page) {
             (Some(supervisor), Some(page)) => Some(supervisor.hook(page.path())),
             _ => None,
         };
-        Ok(Entry { enter, env: clock.skew.env(), hook, _timens: timens })
+        Ok(Entry { enter, env: clock.skew.env(), hook, _timens: timens, _opened: opened })
     }
 
     /// Why a program could not start in the node, when the network's clock supervisor is gone

@@ -1,6 +1,6 @@
 //! netdriver: a network of nodes for integration tests, on one Linux host, without containers.
 //!
-//! Each node is a set of namespaces (network, mount, UTS) joined by a veth pair to a bridge,
+//! Each node is a set of namespaces (network, mount, UTS) joined by a veth pair to a router,
 //! with its own address; its services are processes spawned directly inside. Build a
 //! [`NetworkSpec`] (in code or from a TOML manifest), bring it up with [`Network::up`], drive
 //! the nodes, and drop the network to tear everything down.
@@ -28,7 +28,7 @@
 //! | layer | modules, in order | what they own |
 //! |---|---|---|
 //! | foundations | `error`, `units`, `cancel`, `files`, `subnet`, `template`, `config`, `shaping`, `clock` | the error type, durations, cancelling waits, files and directories made without trusting others, IPv4 subnets, placeholders, configuration files, link shaping values and their qdisc encodings, clock offsets |
-//! | kernel primitives | `runtime`, `ns`, `wallclock`, `fabric`, `process` | the async runtime for netlink and probes, and the spawner thread; namespaces and what a node's mount namespace shows; each node's wall clock for every program in it (exec filter, supervisor, vDSO stub); the lab's bridge, veths, partitions and qdiscs; spawning into namespaces and the process table |
+//! | kernel primitives | `runtime`, `ns`, `wallclock`, `fabric`, `process` | the async runtime for netlink and probes, and the spawner thread; namespaces and what a node's mount namespace shows; each node's wall clock for every program in it (exec filter, supervisor, vDSO stub); the lab router, veths, routes, neighbour entries, partitions and qdiscs; spawning into namespaces and the process table |
 //! | specs | `spec`, `manifest` | what a network should be, in code or as a TOML manifest |
 //! | live networks | `registry`, `gc`, `inside`, `service`, `node`, `network` | run records and subnet picking; reclaiming dead runs; what a node's processes share; services; nodes; networks |
 //! | profiles | `profile` | ready-made application networks: Tendermint, kvstore, BigchainDB |
@@ -67,5 +67,5 @@ pub use network::{Network, Progress};
 pub use node::Node;
 pub use service::{Op, Service, ServiceState};
 pub use shaping::{Direction, Distribution, Loss, Percent, Qos, Rate};
-pub use spec::{Conditions, NetworkSpec, Probe, QosRule, QosTarget, ServiceSpec};
+pub use spec::{Conditions, NetworkSpec, Probe, QosRule, QosTarget, ServiceSpec, MAX_NODES};
 pub use subnet::Subnet;

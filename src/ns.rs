@@ -1,4 +1,5 @@
-//! Anonymous namespaces, held by file descriptors and created on short-lived threads.
+//! Anonymous namespaces, held by file descriptors, created on short-lived threads or (a
+//! network's nodes) on one thread that goes back to the host's namespaces after each.
 //!
 //! A namespace made by `unshare` on a throw-away thread lives as long as a descriptor of it
 //! (or a process inside it) does: nothing is mounted under /run/netns, so a crashed
@@ -8,20 +9,100 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
+use nix::sys::stat::Mode;
 
 use crate::error::{Context, Error, Result};
 
 /// The namespaces of one node: network, mount (own /etc/hosts and /tmp) and UTS (hostname).
+/// The mount namespace is held by a descriptor; the other two are kept in the network's
+/// [`Keep`] and opened when needed.
 #[derive(Debug)]
 pub(crate) struct NodeNamespaces {
-    pub(crate) net: OwnedFd,
-    pub(crate) mnt: OwnedFd,
-    pub(crate) uts: OwnedFd,
+    mnt: OwnedFd,
     /// The network namespace's inode: how processes inside are found (`/proc/PID/ns/net`).
     pub(crate) net_inode: u64,
+    keep: Arc<Keep>,
+    /// The node's index: its namespaces' names in the keep.
+    index: usize,
+}
+
+/// Where a network keeps its nodes' network and UTS namespaces, so that it holds one
+/// descriptor a node (its mount namespace) rather than three: the namespace files are
+/// bind-mounted on a tmpfs in a mount namespace of the network's own, which the host never
+/// sees, held by two descriptors. When they close (teardown, or a crash of the controller),
+/// the kernel drops the mounts and, with them, the namespaces. (Mount namespaces cannot be
+/// kept so: the kernel takes binding one into an older mount namespace for a loop, and the
+/// order of their ids is not the order they were made in on every kernel.)
+#[derive(Debug)]
+pub(crate) struct Keep {
+    ns: OwnedFd,
+    dir: OwnedFd,
+}
+
+/// Where the keep's tmpfs is mounted, inside its own mount namespace.
+const KEEP_DIR: &str = "/tmp";
+
+impl Keep {
+    /// A new, empty keep.
+    pub(crate) fn create() -> Result<Arc<Keep>> {
+        on_thread(|| {
+            unshare(CloneFlags::CLONE_NEWNS).context(|| "unshare(CLONE_NEWNS) for the namespace keep")?;
+            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+                .context(|| "making the namespace keep's mounts private")?;
+            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            mount(Some("tmpfs"), KEEP_DIR, Some("tmpfs"), flags, Some("mode=0700"))
+                .context(|| format!("mounting a tmpfs on {KEEP_DIR} in the namespace keep"))?;
+            let dir = nix::fcntl::open(KEEP_DIR, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                .context(|| format!("opening {KEEP_DIR} in the namespace keep"))?;
+            Ok(Arc::new(Keep { ns: open_ns("mnt")?.0, dir }))
+        })
+    }
+
+    /// Binds the calling thread's network and UTS namespaces in as node `index`'s. The
+    /// thread goes into the keep's mount namespace: the caller takes it back.
+    fn put(&self, index: usize) -> Result<()> {
+        let own = [("net", open_ns("net")?.0), ("uts", open_ns("uts")?.0)];
+        setns(&self.ns, libc::CLONE_NEWNS, "entering the namespace keep")?;
+        own.iter().try_for_each(|(kind, fd)| {
+            let name = format!("{index}.{kind}");
+            let file = nix::fcntl::openat(
+                &self.dir,
+                name.as_str(),
+                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
+                Mode::S_IRUSR,
+            )
+            .context(|| format!("making {name} in the namespace keep"))?;
+            drop(file);
+            let source = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+            mount(
+                Some(source.as_str()),
+                format!("{KEEP_DIR}/{name}").as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .context(|| format!("keeping node {index}'s {kind} namespace"))
+        })
+    }
+
+    fn open(&self, index: usize, kind: &str) -> Result<OwnedFd> {
+        let name = format!("{index}.{kind}");
+        nix::fcntl::openat(&self.dir, name.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .context(|| format!("opening node {index}'s {kind} namespace"))
+    }
+}
+
+fn setns(fd: &OwnedFd, kind: libc::c_int, what: &str) -> Result<()> {
+    // SAFETY: setns on a namespace descriptor the caller holds, for this thread only.
+    if unsafe { libc::setns(fd.as_raw_fd(), kind) } != 0 {
+        return Err(Error::io(what, std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// What a node's mount namespace shows in place of the host's files.
@@ -34,19 +115,53 @@ pub(crate) struct NodeView<'a> {
     pub(crate) binds: &'a [(PathBuf, PathBuf)],
 }
 
-/// A new network namespace with nothing else, and a netlink socket opened inside it.
-pub(crate) fn create_net(ipv6: bool) -> Result<(OwnedFd, u64, netlink_sys::Socket)> {
+/// The lab: a new network namespace that forwards IPv4 between its links, and a netlink
+/// socket opened inside it.
+pub(crate) fn create_lab(ipv6: bool) -> Result<(OwnedFd, u64, netlink_sys::Socket)> {
     on_thread(move || {
         unshare(CloneFlags::CLONE_NEWNET).context(|| "unshare(CLONE_NEWNET)")?;
         set_ipv6(ipv6)?;
+        let path = "/proc/sys/net/ipv4/ip_forward";
+        std::fs::write(path, "1").context(|| format!("writing {path} in the lab"))?;
         let (fd, inode) = open_ns("net")?;
         Ok((fd, inode, route_socket()?))
     })
 }
 
-/// A node's namespaces, with its view of the file system set up, and a netlink socket inside.
-pub(crate) fn create_node(view: &NodeView<'_>) -> Result<(NodeNamespaces, netlink_sys::Socket)> {
-    on_thread(|| {
+/// Makes nodes' namespaces, one after the other, on the thread that owns it (no thread per
+/// node): the thread enters each new node's namespaces to set them up. A new network or UTS
+/// namespace copies nothing that matters from the one it is made in, so the thread goes back
+/// to where it started only for the mount namespace (a new one copies the current one's
+/// mounts). Use it on a thread of its own: it unshares the thread's file system attributes
+/// (cwd, root), as entering mount namespaces needs, and leaves the thread in the last node's
+/// network namespace.
+pub(crate) struct NodeMaker {
+    home_mnt: OwnedFd,
+    keep: Arc<Keep>,
+}
+
+impl NodeMaker {
+    /// Remembers the calling thread's mount namespace, to come back to after each node; the
+    /// nodes' mount and UTS namespaces go into `keep`.
+    pub(crate) fn new(keep: Arc<Keep>) -> Result<NodeMaker> {
+        Ok(NodeMaker { home_mnt: open_ns("mnt")?.0, keep })
+    }
+
+    /// Node `index`'s namespaces, with its view of the file system set up, and a netlink
+    /// socket inside.
+    pub(crate) fn make(&mut self, index: usize, view: &NodeView<'_>) -> Result<(NodeNamespaces, netlink_sys::Socket)> {
+        let made = Self::enter_new(view).and_then(|(net_inode, socket)| {
+            let mnt = open_ns("mnt")?.0;
+            self.keep.put(index)?;
+            Ok((NodeNamespaces { mnt, net_inode, keep: self.keep.clone(), index }, socket))
+        });
+        // A node made from inside another (or from inside the keep) would see its mounts:
+        // back to where the thread started, whatever happened.
+        setns(&self.home_mnt, libc::CLONE_NEWNS, "going back to the host's mount namespace")?;
+        made
+    }
+
+    fn enter_new(view: &NodeView<'_>) -> Result<(u64, netlink_sys::Socket)> {
         let flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
         unshare(flags).context(|| "unshare(CLONE_NEWNET|CLONE_NEWNS|CLONE_NEWUTS)")?;
         nix::unistd::sethostname(view.hostname).context(|| "sethostname")?;
@@ -58,10 +173,9 @@ pub(crate) fn create_node(view: &NodeView<'_>) -> Result<(NodeNamespaces, netlin
         for (target, source) in view.binds {
             bind(source, target)?;
         }
-        let (net, net_inode) = open_ns("net")?;
-        let ns = NodeNamespaces { net, mnt: open_ns("mnt")?.0, uts: open_ns("uts")?.0, net_inode };
-        Ok((ns, route_socket()?))
-    })
+        let (_, net_inode) = open_ns("net")?;
+        Ok((net_inode, route_socket()?))
+    }
 }
 
 /// The namespaces a process joins to run inside a node.
@@ -191,8 +305,16 @@ pub(crate) fn into_handle(socket: netlink_sys::Socket) -> rtnetlink::Handle {
 }
 
 impl NodeNamespaces {
-    /// What a process joins to run in the node, with its time namespace if it has one.
-    pub(crate) fn enter(&self, time: Option<RawFd>) -> Enter {
-        Enter { net: self.net.as_raw_fd(), uts: self.uts.as_raw_fd(), mnt: self.mnt.as_raw_fd(), time }
+    /// What a process joins to run in the node, with its time namespace if it has one, and
+    /// the descriptors opened for it (keep them until the process has joined).
+    pub(crate) fn enter(&self, time: Option<RawFd>) -> Result<(Enter, [OwnedFd; 2])> {
+        let (net, uts) = (self.net()?, self.keep.open(self.index, "uts")?);
+        let enter = Enter { net: net.as_raw_fd(), uts: uts.as_raw_fd(), mnt: self.mnt.as_raw_fd(), time };
+        Ok((enter, [net, uts]))
+    }
+
+    /// The node's network namespace, opened.
+    pub(crate) fn net(&self) -> Result<OwnedFd> {
+        self.keep.open(self.index, "net")
     }
 }

@@ -144,6 +144,8 @@ impl std::str::FromStr for Op {
 #[derive(Debug, Default)]
 struct Run {
     child: Option<Child>,
+    /// When the running process was spawned: its readiness timeout counts from there.
+    spawned: Option<Instant>,
     paused: bool,
     exited: Option<ExitStatus>,
 }
@@ -256,10 +258,9 @@ impl Service {
     }
 
     fn start_now(&self) -> Result<bool> {
-        let since = Instant::now();
         let spawned = self.spawn()?;
         if spawned {
-            self.wait_ready(since)?;
+            self.wait_ready()?;
         }
         Ok(spawned)
     }
@@ -401,14 +402,15 @@ impl Service {
                 Error::io(format!("starting {}/{} ({})", self.node.name, self.name, l.program), e)
             }
         })?;
-        *run = Run { child: Some(child), paused: false, exited: None };
+        *run = Run { child: Some(child), spawned: Some(Instant::now()), paused: false, exited: None };
         Ok(true)
     }
 
-    /// Waits for the readiness probe, failing if the process exits or the timeout passes.
-    pub(crate) fn wait_ready(&self, since: Instant) -> Result<()> {
+    /// Waits for the readiness probe, failing if the process exits or the timeout passes
+    /// (counted from the process's own spawn, however many others were spawned meanwhile).
+    pub(crate) fn wait_ready(&self) -> Result<()> {
         let Some(probe) = &self.launch.probe else { return Ok(()) };
-        let deadline = since + self.launch.ready_timeout;
+        let deadline = self.lock().spawned.unwrap_or_else(Instant::now) + self.launch.ready_timeout;
         loop {
             self.node.net.cancel.check(|| format!("waiting for {}/{} to be ready", self.node.name, self.name))?;
             if let ServiceState::Exited(status) = self.state() {
@@ -426,7 +428,11 @@ impl Service {
                     ReadyCheck::Tcp(a) => format!("port {}", a.port()),
                     ReadyCheck::Http(u) => format!("GET {u}"),
                 };
-                return Err(self.failure(format!("was not ready ({what}) after {:?}", self.launch.ready_timeout)));
+                return Err(self.failure(format!(
+                    "was not ready ({what}) {:?} after its start{}",
+                    self.launch.ready_timeout,
+                    host_strain().map(|s| format!("; {s}")).unwrap_or_default()
+                )));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -522,4 +528,25 @@ fn tail(path: &Path, n: usize) -> String {
         let _ = writeln!(out, "  | {l}");
         out
     })
+}
+
+/// What the host shows of being overloaded, for a readiness timeout's message: memory nearly
+/// gone, or more runnable tasks than CPUs. `None` when it looks fine.
+fn host_strain() -> Option<String> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = |key: &str| -> Option<u64> {
+        meminfo.lines().find_map(|l| l.strip_prefix(key))?.trim().trim_end_matches("kB").trim().parse().ok()
+    };
+    let (total, available) = (kib("MemTotal:")?, kib("MemAvailable:")?);
+    let load: f64 = std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()?;
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let mut strain = Vec::new();
+    if available * 10 < total {
+        strain.push(format!("the host is short of memory ({} of {} MiB available)", available >> 10, total >> 10));
+    }
+    if load > 2.0 * cpus as f64 {
+        strain.push(format!("the host is short of CPU (load {load:.1} on {cpus} CPUs)"));
+    }
+    (!strain.is_empty())
+        .then(|| format!("{}: give services longer (ready_timeout) or run fewer nodes", strain.join(", ")))
 }

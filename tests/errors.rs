@@ -44,8 +44,7 @@ fn bad_specs_fail_bringup_and_leave_nothing() {
     );
 
     let is_invalid = |e: &Error| matches!(e, Error::Invalid { .. });
-    assert_bringup_fails(&NetworkSpec::new("t-err-0", 0), is_invalid, &["0 nodes", "1 to 1023"]);
-    assert_bringup_fails(&NetworkSpec::new("t-err-1024", 1024), is_invalid, &["1024 nodes", "1 to 1023", "1024 ports"]);
+    assert_bringup_fails(&NetworkSpec::new("t-err-0", 0), is_invalid, &["0 nodes", "1 to 10000"]);
 
     let small = NetworkSpec { subnet: Some("10.250.0.0/29".parse().unwrap()), ..NetworkSpec::new("t-err-small", 10) };
     assert_bringup_fails(

@@ -183,27 +183,51 @@ fn loss_stays_within_binomial_bounds() {
     teardown(network);
 }
 
+/// Shapes each (a, b, ms) pair both ways, calibrates on the first pair at 1 ms, and checks
+/// that every (from, to, rtt) round trip adds what it should.
+fn check_pair_delays(network: &Network, pairs: &[(&str, &str, u64)], expected: &[(&str, &str, f64)]) {
+    let set = |ms: Option<u64>| {
+        for &(a, b, d) in pairs {
+            network.configure_qos(&QosTarget::both_ways(a, b), delay(ms.unwrap_or(d))).unwrap();
+        }
+    };
+    set(Some(1));
+    let calibration = Rtts::measure(network, pairs[0].0, pairs[0].1, 30);
+    set(None);
+    for &(a, b, rtt) in expected {
+        let shaped = Rtts::measure(network, a, b, 20);
+        assert_added(&format!("pair {a}-{b}"), &calibration, 2.0, &shaped, rtt);
+    }
+}
+
 #[test]
 fn pairs_get_their_own_delays() {
     let network = up(&NetworkSpec::new("t-qos-pairs", 3));
     if !netem_here(&network) {
         return teardown(network);
     }
-    let pairs = [("node0", "node1", 20), ("node0", "node2", 50), ("node1", "node2", 80)];
-    let set = |ms: Option<u64>| {
-        for (a, b, d) in pairs {
-            network.configure_qos(&QosTarget::both_ways(a, b), delay(ms.unwrap_or(d))).unwrap();
-        }
-    };
-    set(Some(1));
-    let calibration = Rtts::measure(&network, "node0", "node1", 30);
-    set(None);
-    for (a, b, rtt) in
-        [("node0", "node1", 40.0), ("node0", "node2", 100.0), ("node1", "node2", 160.0), ("node2", "node1", 160.0)]
-    {
-        let shaped = Rtts::measure(&network, a, b, 20);
-        assert_added(&format!("pair {a}-{b}"), &calibration, 2.0, &shaped, rtt);
+    check_pair_delays(
+        &network,
+        &[("node0", "node1", 20), ("node0", "node2", 50), ("node1", "node2", 80)],
+        &[("node0", "node1", 40.0), ("node0", "node2", 100.0), ("node1", "node2", 160.0), ("node2", "node1", 160.0)],
+    );
+    teardown(network);
+}
+
+#[test]
+fn pairs_are_shaped_across_eleven_hundred_nodes() {
+    // More nodes than a bridge has ports; the permanent neighbour entries (2N + 2) leave the
+    // kernel's neighbour table room on this kernel too.
+    let network = up(&NetworkSpec::new("t-qos-scale", 1100));
+    if !netem_here(&network) {
+        return teardown(network);
     }
+    crate::scale::assert_permanent_entries_leave_room(&network.nodes()[0]);
+    check_pair_delays(
+        &network,
+        &[("node0", "node1099", 30), ("node0", "node550", 10)],
+        &[("node0", "node1099", 60.0), ("node0", "node550", 20.0), ("node1099", "node0", 60.0)],
+    );
     teardown(network);
 }
 

@@ -1,6 +1,6 @@
 """netdriver: networks of Linux-namespace nodes for integration tests.
 
-Each node is a set of namespaces (network, mount, UTS) joined to a bridge, with its own
+Each node is a set of namespaces (network, mount, UTS) joined to a router, with its own
 address; its services are processes spawned inside it. A *profile* says what every node runs:
 ``bigchaindb`` (a database, BigchainDB and Tendermint), ``kvstore`` (Tendermint's built-in
 key-value application), or any TOML manifest (see netdriver's README)::
@@ -32,6 +32,7 @@ from . import _netdriver
 from ._convert import QOS_SETTINGS
 from ._netdriver import (
     CancelledError,
+    CapacityError,
     DuplicateNameError,
     InvalidError,
     KernelFeatureError,
@@ -68,6 +69,7 @@ __all__ = [
     "NetdriverError",
     "PrivilegeError",
     "KernelFeatureError",
+    "CapacityError",
     "MissingBinaryError",
     "ManifestError",
     "InvalidError",

@@ -11,6 +11,7 @@ __all__ = [
     "NetdriverError",
     "PrivilegeError",
     "KernelFeatureError",
+    "CapacityError",
     "MissingBinaryError",
     "ManifestError",
     "InvalidError",
@@ -37,6 +38,9 @@ class PrivilegeError(NetdriverError):
 
 class KernelFeatureError(NetdriverError):
     """A kernel feature netdriver needs is missing (e.g. sch_netem for link shaping)."""
+
+class CapacityError(NetdriverError):
+    """The host cannot hold a network of this size."""
 
 class MissingBinaryError(NetdriverError):
     """A service's program cannot be found."""

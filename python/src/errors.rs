@@ -36,6 +36,7 @@ macro_rules! exceptions {
 exceptions! {
     PrivilegeError for E::Privilege { .. }, "The process lacks a capability (run as root).";
     KernelFeatureError for E::KernelFeature { .. }, "A kernel feature netdriver needs is missing.";
+    CapacityError for E::Capacity { .. }, "The host cannot hold a network of this size.";
     MissingBinaryError for E::MissingBinary { .. }, "A service's program cannot be found.";
     ManifestError for E::Manifest { .. }, "The manifest cannot be read or is invalid.";
     InvalidError for E::Invalid { .. }, "A value is invalid (the message names it and what is allowed).";

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use netdriver::{ClockSkew, Direction, Drift, Offset, Op};
 
-/// Drive a network of nodes (network namespaces on a bridge) for integration tests.
+/// Drive a network of nodes (network namespaces joined by a router) for integration tests.
 #[derive(Debug, Parser)]
 #[command(name = "netdriver", version, about)]
 struct Args {
@@ -208,7 +208,7 @@ enum Stream {
 pub(crate) fn main() -> ExitCode {
     let args = Args::parse();
     let filter = match args.verbose {
-        0 => "warn",
+        0 => "warn,netdriver=info",
         1 => "info",
         _ => "debug",
     };

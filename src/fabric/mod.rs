@@ -1,10 +1,17 @@
-//! The fabric: links and addresses that join the nodes into one network.
+//! The fabric: links, addresses, routes and neighbours that join the nodes into one network.
 //!
-//! Layout: a private *lab* network namespace holds the bridge `br0` and one veth end per node
-//! (`n<index>`); the other end is `eth0` in the node's namespace. A single uplink veth joins
-//! the lab to the host's namespace (`nd<id>`, holding the subnet's first address), so the
-//! host reaches every node. The lab is held only by a descriptor: if the controller dies,
-//! the kernel removes the lab with all its links, the uplink included.
+//! Layout: a private *lab* network namespace is a router with one port per node (`n<index>`,
+//! a veth whose other end is `eth0` in the node's namespace) and an uplink veth to the host's
+//! namespace (`nd<id>`, holding the subnet's first address), so the host reaches every node.
+//! The lab is held only by a descriptor: if the controller dies, the kernel removes the lab
+//! with all its links, the uplink included.
+//!
+//! Routed, not bridged: a node's one neighbour is the lab ([`GATEWAY`], a link-local address
+//! no interface holds, with a permanent entry for the lab's MAC address), and the lab has a
+//! route and a permanent neighbour entry per node. Every MAC address is fixed, so no ARP is
+//! ever sent: a network of N nodes holds 2N + 2 neighbour entries, all permanent, which the
+//! kernel's shared neighbour table does not count against its limit (`gc_thresh3`), however
+//! many pairs talk. A router has no port limit (a bridge holds 1023 ports).
 
 mod filter;
 mod shape;
@@ -13,11 +20,12 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use futures::TryStreamExt;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage,
 };
-use netlink_packet_route::route::{RouteAddress, RouteAttribute};
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
+use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 pub(crate) use shape::Sender;
 
@@ -29,20 +37,38 @@ use crate::subnet::Subnet;
 
 /// Fixed interface indexes in the lab and node namespaces (indexes are per namespace):
 /// they save a lookup per link.
-const BRIDGE_INDEX: u32 = 2;
-const UPLINK_INDEX: u32 = 3;
 const PORT_INDEX_BASE: u32 = 4;
 const NODE_ETH_INDEX: u32 = 2;
 const LOOPBACK_INDEX: u32 = 1;
-/// The bridge's address: locally administered, so it cannot clash with a real interface.
-const BRIDGE_MAC: [u8; 6] = [0x02, 0x6e, 0x64, 0x00, 0x00, 0x01];
+/// The most nodes a network has: the largest size tested (`tests/scale.rs`).
+pub(crate) const MAX_NODES: usize = 10_000;
 /// The link group of node ports in the lab: one request deletes them all.
 const PORT_GROUP: u32 = 1;
+
+/// The next hop of every node and of the host: an address no interface holds (link-local, so
+/// it cannot clash with a routed one), known only by its permanent neighbour entry.
+pub(crate) const GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+/// The MAC address of every lab port and of the lab's end of the uplink (each is a link of its
+/// own, so they need not differ). Locally administered, as are the others.
+const LAB_MAC: [u8; 6] = [0x02, 0x6e, 0x64, 0x00, 0x00, 0x01];
+
+/// The MAC address of node `index`'s eth0.
+fn node_mac(index: usize) -> [u8; 6] {
+    let [_, a, b, c] = (index as u32).to_be_bytes();
+    [0x02, 0x6e, 0x64, 0x80 | a, b, c]
+}
+
+/// The MAC address of the host's end of uplink `id`, from the run id's first four hex digits.
+fn host_mac(id: &str) -> [u8; 6] {
+    let n = u16::from_str_radix(id.get(..4).unwrap_or("0"), 16).unwrap_or(0);
+    let [a, b] = n.to_be_bytes();
+    [0x02, 0x6e, 0x64, 0x7f, a, b]
+}
 
 /// The prefix of uplink names in the host namespace, followed by the run id.
 pub(crate) const UPLINK_PREFIX: &str = "nd";
 
-/// The lab, its bridge and the uplink; nodes are attached with [`Fabric::attach`].
+/// The lab router and the uplink; nodes are attached with [`Fabric::attach`].
 pub(crate) struct Fabric {
     /// The network's runtime, which drives the netlink connections.
     rt: tokio::runtime::Handle,
@@ -57,9 +83,9 @@ pub(crate) struct Fabric {
 }
 
 impl Fabric {
-    /// Creates the lab namespace, its bridge, and the uplink holding the host's address.
+    /// Creates the lab namespace (a router) and the uplink holding the host's address.
     pub(crate) fn create(rt: tokio::runtime::Handle, id: &str, subnet: Subnet, ipv6: bool) -> Result<Fabric> {
-        let (lab, _, socket) = ns::create_net(ipv6)?;
+        let (lab, _, socket) = ns::create_lab(ipv6)?;
         let uplink = format!("{UPLINK_PREFIX}{id}");
         let (lab_nl, host_nl) = runtime::block_on(&rt, async {
             let (conn, host, _) = rtnetlink::new_connection().context(|| "opening a netlink socket")?;
@@ -68,29 +94,19 @@ impl Fabric {
         })?;
         let mut fabric =
             Fabric { rt, lab, lab_nl, host_nl, uplink, uplink_index: 0, subnet, netem_ok: std::sync::OnceLock::new() };
-        fabric.uplink_index = runtime::block_on(&fabric.rt, fabric.build_lab(id))?;
+        fabric.uplink_index = runtime::block_on(&fabric.rt, fabric.build_uplink(id))?;
         Ok(fabric)
     }
 
-    async fn build_lab(&self, id: &str) -> Result<u32> {
-        // Every port added walks all ports for the bridge id, the MTU and multicast snooping:
-        // a fixed address and MTU, and no snooping (the nodes send no multicast), spare most
-        // of that quadratic work.
-        let bridge = LinkBridge::new("br0")
-            .mcast_snooping(false)
-            .index(BRIDGE_INDEX)
-            .address(BRIDGE_MAC.to_vec())
-            .mtu(1500)
-            .up()
-            .build();
-        self.lab_nl.link().add(bridge).execute().await.map_err(|e| link_error("creating bridge br0", "bridge", e))?;
-
+    /// The uplink: `nd<id>` with the host's address, routing the subnet to the lab.
+    async fn build_uplink(&self, id: &str) -> Result<u32> {
+        let mac = host_mac(id);
         let peer = LinkMessageBuilder::<LinkUnspec>::new()
             .name("uplink")
-            .index(UPLINK_INDEX)
+            .address(LAB_MAC.to_vec())
             .setns_by_fd(self.lab.as_raw_fd())
             .build();
-        let veth = veth(&self.uplink, peer).build();
+        let veth = veth(&self.uplink, peer).address(mac.to_vec()).build();
         self.host_nl
             .link()
             .add(veth)
@@ -100,21 +116,25 @@ impl Fabric {
         let set = LinkUnspec::new_with_name(&self.uplink).alias(format!("netdriver:{id}")).up().build();
         self.host_nl.link().set(set).execute().await.map_err(nl(format!("bringing up {}", self.uplink)))?;
         let index = link_index(&self.host_nl, &self.uplink).await?;
-        self.host_nl
-            .address()
-            .add(index, self.subnet.host().into(), self.subnet.prefix)
-            .execute()
-            .await
-            .map_err(nl(format!("adding {}/{} to {}", self.subnet.host(), self.subnet.prefix, self.uplink)))?;
-        let port = LinkUnspec::new_with_index(UPLINK_INDEX).controller(BRIDGE_INDEX).up().build();
-        self.lab_nl.link().set(port).execute().await.map_err(nl("attaching the uplink to br0"))?;
+        let host = self.subnet.host();
+        let what = format!("routing {} through {}", self.subnet, self.uplink);
+        join_next_hop(&self.host_nl, index, host, self.subnet).await.map_err(nl(what))?;
+
+        // The kernel keeps the index asked for a veth's peer only when the first end's is
+        // given too, which the host's namespace cannot promise: look it up.
+        let lab = &self.lab_nl;
+        let lab_end = link_index(lab, "uplink").await?;
+        let up = LinkUnspec::new_with_index(lab_end).up().build();
+        lab.link().set(up).execute().await.map_err(nl("bringing up the lab's uplink"))?;
+        route_to(lab, lab_end, host, mac).await.map_err(nl("routing the host's address in the lab"))?;
         Ok(index)
     }
 
-    /// Joins node `index` to the bridge: `n<index>` in the lab, `eth0` with `ip` in the node.
-    /// Without `ipv6`, eth0 gets no link-local address, so it sends no IPv6 at all (duplicate
-    /// address detection and multicast listener reports would flood the bridge at scale).
-    pub(crate) fn attach(
+    /// Joins node `index`: port `n<index>` in the lab, `eth0` with `ip` in the node, the
+    /// routes and neighbour entries both ways. Without `ipv6`, eth0 gets no link-local
+    /// address, so it sends no IPv6 at all. The requests of several nodes may be in flight at
+    /// once (each node's go in order on its own socket).
+    pub(crate) async fn attach(
         &self,
         index: usize,
         ns: &NodeNamespaces,
@@ -122,43 +142,39 @@ impl Fabric {
         ip: Ipv4Addr,
         ipv6: bool,
     ) -> Result<()> {
-        runtime::block_on(&self.rt, async {
-            let node_nl = ns::into_handle(socket);
-            let peer = LinkMessageBuilder::<LinkUnspec>::new()
-                .name("eth0")
-                .index(NODE_ETH_INDEX)
-                .setns_by_fd(ns.net.as_raw_fd())
-                .build();
-            let port = veth(&format!("n{index}"), peer)
-                .index(PORT_INDEX_BASE + index as u32)
-                .controller(BRIDGE_INDEX)
-                .link_group(PORT_GROUP)
-                .up()
-                .build();
-            self.lab_nl
-                .link()
-                .add(port)
-                .execute()
-                .await
-                .map_err(|e| link_error(&format!("creating veth n{index}"), "veth", e))?;
+        let port_index = PORT_INDEX_BASE + index as u32;
+        let mac = node_mac(index);
+        let node_net = ns.net()?;
+        let peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name("eth0")
+            .index(NODE_ETH_INDEX)
+            .address(mac.to_vec())
+            .setns_by_fd(node_net.as_raw_fd())
+            .build();
+        let port = veth(&format!("n{index}"), peer)
+            .index(port_index)
+            .address(LAB_MAC.to_vec())
+            .link_group(PORT_GROUP)
+            .up()
+            .build();
+        let lab = &self.lab_nl;
+        lab.link().add(port).execute().await.map_err(|e| link_error(&format!("creating veth n{index}"), "veth", e))?;
+        let node_nl = ns::into_handle(socket);
+        let node_side = async {
             if !ipv6 {
+                // Before eth0 goes up, or it gets a link-local address on the way.
                 let mode = AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]);
                 let quiet = LinkUnspec::new_with_index(NODE_ETH_INDEX)
                     .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![mode]))
                     .build();
-                node_nl.link().set(quiet).execute().await.map_err(nl(format!("turning IPv6 off on node {index}")))?;
+                node_nl.link().set(quiet).execute().await?;
             }
-            for i in [LOOPBACK_INDEX, NODE_ETH_INDEX] {
-                let up = LinkUnspec::new_with_index(i).up().build();
-                node_nl.link().set(up).execute().await.map_err(nl(format!("bringing up links of node {index}")))?;
-            }
-            node_nl
-                .address()
-                .add(NODE_ETH_INDEX, ip.into(), self.subnet.prefix)
-                .execute()
-                .await
-                .map_err(nl(format!("adding {ip} to node {index}")))
-        })
+            let [eth0, lo] = [NODE_ETH_INDEX, LOOPBACK_INDEX].map(|i| LinkUnspec::new_with_index(i).up().build());
+            futures::try_join!(node_nl.link().set(eth0).execute(), node_nl.link().set(lo).execute())?;
+            join_next_hop(&node_nl, NODE_ETH_INDEX, ip, self.subnet).await
+        };
+        let lab_side = route_to(lab, port_index, ip, mac);
+        futures::try_join!(node_side, lab_side).map(|_| ()).map_err(nl(format!("joining node {index} ({ip})")))
     }
 
     /// Removes every link the fabric made. The namespaces go when their last holder does.
@@ -263,6 +279,38 @@ impl std::fmt::Debug for Fabric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fabric").field("uplink", &self.uplink).finish()
     }
+}
+
+/// Gives interface `index` the address `ip` in `subnet` without the subnet's on-link route,
+/// and routes the subnet through [`GATEWAY`], whose permanent entry is the lab's MAC address.
+async fn join_next_hop(
+    nl: &Handle,
+    index: u32,
+    ip: Ipv4Addr,
+    subnet: Subnet,
+) -> std::result::Result<(), rtnetlink::Error> {
+    let mut address = nl.address().add(index, ip.into(), subnet.prefix);
+    address.message_mut().attributes.push(AddressAttribute::Flags(AddressFlags::Noprefixroute));
+    address.execute().await?;
+    nl.neighbours().add(index, GATEWAY.into()).link_layer_address(&LAB_MAC).execute().await?;
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(subnet.addr, subnet.prefix)
+        .gateway(GATEWAY)
+        .output_interface(index)
+        .onlink()
+        .build();
+    nl.route().add(route).execute().await
+}
+
+/// Routes `ip` out of the lab's interface `index`, to the fixed MAC address `mac`.
+async fn route_to(lab: &Handle, index: u32, ip: Ipv4Addr, mac: [u8; 6]) -> std::result::Result<(), rtnetlink::Error> {
+    lab.neighbours().add(index, ip.into()).link_layer_address(&mac).execute().await?;
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(ip, 32)
+        .output_interface(index)
+        .scope(RouteScope::Link)
+        .build();
+    lab.route().add(route).execute().await
 }
 
 fn veth(name: &str, peer: LinkMessage) -> LinkMessageBuilder<LinkVeth> {

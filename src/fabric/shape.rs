@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::shaping::{htb, netem, psched, tbf, Qos, Rate};
 
 /// Interface indexes of the ifb devices in the lab, after the ports.
-const IFB_INDEX_BASE: u32 = PORT_INDEX_BASE + 1024;
+const IFB_INDEX_BASE: u32 = PORT_INDEX_BASE + super::MAX_NODES as u32;
 const TCA_OPTIONS: u16 = 2;
 /// Filter protocols, in network byte order as the kernel reads them (rtnetlink passes the
 /// value through as is).

@@ -229,7 +229,7 @@ fn errors_point_at_the_field() {
         ),
         ("[network]\nname = \"a b\"\nnodes = 3\n", 2, "network.name: invalid network name: 'a b'"),
         ("[network]\nnodes = 0\n", 2, "network.nodes: invalid nodes: 0 nodes"),
-        ("[network]\nnodes = 5000\n", 2, "network.nodes: 5000 nodes: a network has 1 to 1023"),
+        ("[network]\nnodes = 10001\n", 2, "network.nodes: 10001 nodes: a network has 1 to 10000"),
         ("[network]\nnodes = -1\n", 2, "network.nodes: -1 nodes"),
         ("[network]\nnodes = \"3\"\n", 2, "network.nodes: expected a node count"),
         ("[network]\nnodes = [\"a\", 1]\n", 2, "network.nodes: node names must be strings"),

@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{Network, Progress};
+use super::{capacity, Network, Progress};
 use crate::cancel::Cancel;
 use crate::clock::ClockSkew;
 use crate::config::ConfigFile;
@@ -25,7 +25,7 @@ use crate::node::Node;
 use crate::ns::{self, NodeView};
 use crate::process;
 use crate::registry::Registry;
-use crate::runtime::Io;
+use crate::runtime::{self, Io};
 use crate::service::{Launch, ReadyCheck, Service};
 use crate::spec::{NetworkSpec, Probe};
 use crate::subnet::Subnet;
@@ -37,6 +37,8 @@ use crate::wallclock::{self, Page, Supervisor};
 const HOSTS_FILE: &str = "hosts.txt";
 /// The directory of the nodes' clock pages (one file each, named as the node).
 const CLOCKS_DIR: &str = "clocks.d";
+/// How many nodes are attached at once, their netlink requests in flight together.
+const ATTACH_BATCH: usize = 64;
 
 impl Network {
     /// Brings up `spec`: checks everything that can be checked first, then makes the nodes and
@@ -46,6 +48,7 @@ impl Network {
         check_privileges()?;
         let run_root = run_root(&spec.run_root)?;
         preflight(spec, &run_root)?;
+        capacity::check(spec.nodes.len(), spec.services.len())?;
         if spec.wall_clock {
             wallclock::preflight()?;
         }
@@ -129,48 +132,68 @@ impl Network {
             cancel: self.cancel.clone(),
             supervisor,
         });
-        // Namespaces are made on one thread while this one links them up: the two kinds of
-        // kernel work overlap on two cores.
+        // Namespaces are made on one thread while this one links them up, a batch of nodes
+        // at a time with their netlink requests in flight together: the two kinds of kernel
+        // work overlap on two cores, and no request waits for another node's.
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(64);
+            let (tx, rx) = std::sync::mpsc::sync_channel(2 * ATTACH_BATCH);
             let (plans, hosts) = (&plans, &hosts);
             scope.spawn(move || {
-                for plan in plans {
+                let mut maker = match ns::Keep::create().and_then(ns::NodeMaker::new) {
+                    Ok(maker) => maker,
+                    Err(e) => return drop(tx.send(Err(e))),
+                };
+                for (index, plan) in plans.iter().enumerate() {
                     let view =
                         NodeView { hostname: &plan.name, hosts_file: hosts, tmp_dir: &plan.tmp, binds: &plan.binds };
-                    let made = ns::create_node(&view);
+                    let made = maker.make(index, &view);
                     let failed = made.is_err();
                     if tx.send(made).is_err() || failed {
                         break;
                     }
                 }
             });
-            for (plan, made) in plans.iter().zip(rx) {
-                let (ns, socket) = made?;
+            let mut made = rx.into_iter();
+            while self.nodes.len() < plans.len() {
                 self.cancel.check(|| format!("bringing up the nodes ({} of {} up)", self.nodes.len(), plans.len()))?;
-                let index = self.nodes.len();
-                let ip = self.subnet.node(index);
-                self.record.netns.push(ns.net_inode);
-                let ctx = Arc::new(NodeCtx {
-                    name: plan.name.clone(),
-                    run_id: self.record.id.clone(),
-                    ns,
-                    net: net.clone(),
-                    clock: Mutex::new(NodeClock {
-                        skew: ClockSkew::default(),
-                        timens: None,
-                        page: pages[index].take(),
-                    }),
-                });
-                fabric.attach(index, &ctx.ns, socket, ip, spec.ipv6)?;
-                let services = spec
-                    .services
-                    .iter()
-                    .zip(plan.launches.clone())
-                    .map(|(s, l)| Service::new(s.name.clone(), ctx.clone(), l))
-                    .collect();
-                self.nodes.push(Node::new(ctx, index, ip, plan.dir.clone(), plan.url.clone(), services));
-                progress(Progress { done: index + 1, total: plans.len() });
+                let first = self.nodes.len();
+                let mut namespaces = Vec::with_capacity(ATTACH_BATCH);
+                let mut sockets = Vec::with_capacity(ATTACH_BATCH);
+                for made in made.by_ref().take(ATTACH_BATCH.min(plans.len() - first)) {
+                    let (ns, socket) = made?;
+                    self.record.netns.push(ns.net_inode);
+                    namespaces.push(ns);
+                    sockets.push(socket);
+                }
+                let subnet = self.subnet;
+                let attach =
+                    namespaces.iter().zip(sockets).enumerate().map(|(i, (ns, socket))| {
+                        fabric.attach(first + i, ns, socket, subnet.node(first + i), spec.ipv6)
+                    });
+                runtime::block_on(&net.rt, futures::future::try_join_all(attach))?;
+                for (ns, plan) in namespaces.into_iter().zip(&plans[first..]) {
+                    let index = self.nodes.len();
+                    let ctx = Arc::new(NodeCtx {
+                        name: plan.name.clone(),
+                        run_id: self.record.id.clone(),
+                        ns,
+                        net: net.clone(),
+                        clock: Mutex::new(NodeClock {
+                            skew: ClockSkew::default(),
+                            timens: None,
+                            page: pages[index].take(),
+                        }),
+                    });
+                    let services = spec
+                        .services
+                        .iter()
+                        .zip(plan.launches.clone())
+                        .map(|(s, l)| Service::new(s.name.clone(), ctx.clone(), l))
+                        .collect();
+                    let ip = subnet.node(index);
+                    self.nodes.push(Node::new(ctx, index, ip, plan.dir.clone(), plan.url.clone(), services));
+                    progress(Progress { done: index + 1, total: plans.len() });
+                }
             }
             Ok::<_, Error>(())
         })?;

@@ -1,6 +1,7 @@
 //! Networks: bring-up, network-wide start and stop, and teardown of everything made.
 
 mod bringup;
+mod capacity;
 mod conditions;
 mod partition;
 mod qos;
@@ -23,6 +24,9 @@ use crate::service::Service;
 use crate::spec::{self, NetworkSpec};
 use crate::subnet::Subnet;
 
+/// How often a slow start says how many services are ready.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How far a bring-up has come: `done` of `total` nodes are attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -43,7 +47,7 @@ pub struct Network {
     levels: Vec<Vec<usize>>,
     nodes: Vec<Node>,
     fabric: Option<Fabric>,
-    /// The (from, to) node index pairs whose traffic the bridge drops.
+    /// The (from, to) node index pairs whose traffic the lab drops.
     cut: Mutex<BTreeSet<(usize, usize)>>,
     shaping: Mutex<qos::Shaping>,
     /// Raised to end the network's waits (readiness, a profile's settling) at once.
@@ -120,14 +124,21 @@ impl Network {
         for level in &self.levels {
             let services = || self.nodes.iter().flat_map(|n| level.iter().map(|&s| &n.services()[s]));
             let _ops: Vec<_> = services().map(Service::operation).collect();
-            let since = Instant::now();
             for node in &self.nodes {
                 self.cancel.check(|| format!("starting services (at {})", node.name()))?;
                 for &s in level {
                     node.services()[s].spawn()?;
                 }
             }
-            services().try_for_each(|s| s.wait_ready(since))?;
+            let (total, since) = (services().count(), Instant::now());
+            let mut told = since;
+            for (ready, service) in services().enumerate() {
+                if told.elapsed() >= PROGRESS_EVERY {
+                    tracing::info!("{ready} of {total} services ready after {:.0?}", since.elapsed());
+                    told = Instant::now();
+                }
+                service.wait_ready()?;
+            }
         }
         Ok(())
     }

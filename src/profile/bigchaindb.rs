@@ -115,7 +115,7 @@ impl Profile for BigchainDb {
     }
 
     fn settle(&self, network: &Network) -> Result<()> {
-        self.tendermint.wait_for_first_block(network, std::time::Duration::from_secs(60))
+        self.tendermint.wait_for_first_block(network)
     }
 }
 

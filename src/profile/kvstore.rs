@@ -52,6 +52,6 @@ impl Profile for Kvstore {
     }
 
     fn settle(&self, network: &Network) -> Result<()> {
-        self.tendermint.wait_for_first_block(network, std::time::Duration::from_secs(60))
+        self.tendermint.wait_for_first_block(network)
     }
 }

@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::subnet::Subnet;
 use crate::template::Template;
 
-/// At most this many nodes: a Linux bridge holds 1024 ports, one is the host's uplink.
-pub const MAX_NODES: usize = 1023;
+/// At most this many nodes in a network (the largest size tested).
+pub const MAX_NODES: usize = crate::fabric::MAX_NODES;
 
 /// A whole network: how many nodes, their addressing, and what runs on each.
 #[derive(Debug, Clone)]
@@ -31,8 +31,9 @@ pub struct NetworkSpec {
     pub nodes: Vec<String>,
     /// The subnet, or `None` to pick a free one.
     pub subnet: Option<Subnet>,
-    /// Whether the nodes' links get IPv6 (link-local addresses). Off by default: duplicate
-    /// address detection and multicast reports flood the bridge at scale. Loopback keeps `::1`.
+    /// Whether the nodes' links get IPv6 (link-local addresses, which reach the lab only). Off
+    /// by default: duplicate address detection and multicast reports cost at scale. Loopback
+    /// keeps `::1`.
     pub ipv6: bool,
     /// Where run directories (logs, data) go; `/var/tmp/netdriver` by default.
     pub run_root: PathBuf,
@@ -102,10 +103,7 @@ impl NetworkSpec {
             ));
         }
         if self.nodes.is_empty() || self.nodes.len() > MAX_NODES {
-            return Err(Error::invalid(
-                "nodes",
-                format!("{} nodes: a network has 1 to {MAX_NODES} (a Linux bridge holds 1024 ports)", self.nodes.len()),
-            ));
+            return Err(Error::invalid("nodes", format!("{} nodes: a network has 1 to {MAX_NODES}", self.nodes.len())));
         }
         unique("node", self.nodes.iter())?;
         for n in &self.nodes {
@@ -243,7 +241,7 @@ mod tests {
         assert!(NetworkSpec::new("ok", 3).validate().is_ok());
         assert!(NetworkSpec::new("bad name", 3).validate().is_err());
         assert!(NetworkSpec::new("n", 0).validate().is_err());
-        assert!(NetworkSpec::new("n", 1024).validate().is_err());
+        assert!(NetworkSpec::new("n", 10_001).validate().is_err());
         let mut dup = NetworkSpec::new("n", 2);
         dup.nodes[1] = "node0".into();
         assert!(matches!(dup.validate(), Err(Error::DuplicateName { kind: "node", .. })));
