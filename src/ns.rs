@@ -63,10 +63,11 @@ impl Keep {
         })
     }
 
-    /// Binds the calling thread's network and UTS namespaces in as node `index`'s. The
+    /// Binds `net` (the calling thread's network namespace) and its UTS namespace in as node
+    /// `index`'s. The
     /// thread goes into the keep's mount namespace: the caller takes it back.
-    fn put(&self, index: usize) -> Result<()> {
-        let own = [("net", open_ns("net")?.0), ("uts", open_ns("uts")?.0)];
+    fn put(&self, index: usize, net: OwnedFd) -> Result<()> {
+        let own = [("net", net), ("uts", open_ns("uts")?.0)];
         setns(&self.ns, libc::CLONE_NEWNS, "entering the namespace keep")?;
         own.iter().try_for_each(|(kind, fd)| {
             let name = format!("{index}.{kind}");
@@ -150,9 +151,9 @@ impl NodeMaker {
     /// Node `index`'s namespaces, with its view of the file system set up, and a netlink
     /// socket inside.
     pub(crate) fn make(&mut self, index: usize, view: &NodeView<'_>) -> Result<(NodeNamespaces, netlink_sys::Socket)> {
-        let made = Self::enter_new(view).and_then(|(net_inode, socket)| {
+        let made = Self::enter_new(view).and_then(|(net, net_inode, socket)| {
             let mnt = open_ns("mnt")?.0;
-            self.keep.put(index)?;
+            self.keep.put(index, net)?;
             Ok((NodeNamespaces { mnt, net_inode, keep: self.keep.clone(), index }, socket))
         });
         // A node made from inside another (or from inside the keep) would see its mounts:
@@ -161,7 +162,7 @@ impl NodeMaker {
         made
     }
 
-    fn enter_new(view: &NodeView<'_>) -> Result<(u64, netlink_sys::Socket)> {
+    fn enter_new(view: &NodeView<'_>) -> Result<(OwnedFd, u64, netlink_sys::Socket)> {
         let flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
         unshare(flags).context(|| "unshare(CLONE_NEWNET|CLONE_NEWNS|CLONE_NEWUTS)")?;
         nix::unistd::sethostname(view.hostname).context(|| "sethostname")?;
@@ -173,8 +174,8 @@ impl NodeMaker {
         for (target, source) in view.binds {
             bind(source, target)?;
         }
-        let (_, net_inode) = open_ns("net")?;
-        Ok((net_inode, route_socket()?))
+        let (net, net_inode) = open_ns("net")?;
+        Ok((net, net_inode, route_socket()?))
     }
 }
 
