@@ -1,13 +1,13 @@
-//! Reclaiming what dead runs left: the processes in their namespaces that carry their run id,
+//! Reclaiming what dead runs left: the processes in their nodes' network namespaces,
 //! their uplink (by name *and* alias), the nodes' private `/tmp` and (unless the run kept
 //! them) the services' data directories, their records. Live runs are never touched; logs stay.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::fabric;
 use crate::files;
+use crate::ns;
 use crate::process;
 use crate::registry::{Record, Registry};
 
@@ -41,10 +41,12 @@ pub(crate) fn reclaim(registry: &Registry) -> GcReport {
                 report.processes += 1;
             }
         }
-        let inodes: HashSet<u64> = record.netns.iter().copied().collect();
-        if !inodes.is_empty() {
-            let marker = [format!("{}={}", process::RUN_MARKER, record.id)];
-            report.processes += process::kill_until_gone(|| process::Table::scan().in_namespaces(&inodes, &marker));
+        // Every process left in a node's network namespace is the node's, whatever it did to its
+        // environment (gunicorn's setproctitle overwrites it): the namespace is proven the run's
+        // by its cookie, and held while its processes are killed.
+        if !record.netns.is_empty() {
+            let mut proven = ns::Proven::new(&record.netns);
+            report.processes += process::kill_until_gone(|| process::Table::scan().in_proven(&mut proven));
         }
         match fabric::remove_stale_uplink(&record.uplink, &record.id) {
             Ok(true) => report.links += 1,

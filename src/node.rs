@@ -280,7 +280,7 @@ impl Node {
 
 /// Kills every process left in the nodes' network namespaces.
 pub(crate) fn kill_leftovers(nodes: &[Node]) -> usize {
-    let inodes: HashSet<u64> = nodes.iter().map(|n| n.ctx.ns.net_inode).collect();
+    let inodes: HashSet<u64> = nodes.iter().map(|n| n.ctx.ns.net.inode).collect();
     process::kill_until_gone(|| process::Table::scan().in_namespaces(&inodes, &[]))
 }
 

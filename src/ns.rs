@@ -5,6 +5,7 @@
 //! (or a process inside it) does: nothing is mounted under /run/netns, so a crashed
 //! controller leaves nothing to clean in the host's namespaces.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
@@ -15,6 +16,7 @@ use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::Mode;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result};
 
@@ -24,8 +26,8 @@ use crate::error::{Context, Error, Result};
 #[derive(Debug)]
 pub(crate) struct NodeNamespaces {
     mnt: OwnedFd,
-    /// The network namespace's inode: how processes inside are found (`/proc/PID/ns/net`).
-    pub(crate) net_inode: u64,
+    /// The network namespace's identity: how processes inside are found.
+    pub(crate) net: NetnsId,
     keep: Arc<Keep>,
     /// The node's index: its namespaces' names in the keep.
     index: usize,
@@ -98,7 +100,7 @@ impl Keep {
     }
 }
 
-fn setns(fd: &OwnedFd, kind: libc::c_int, what: &str) -> Result<()> {
+fn setns(fd: &impl AsRawFd, kind: libc::c_int, what: &str) -> Result<()> {
     // SAFETY: setns on a namespace descriptor the caller holds, for this thread only.
     if unsafe { libc::setns(fd.as_raw_fd(), kind) } != 0 {
         return Err(Error::io(what, std::io::Error::last_os_error()));
@@ -151,10 +153,11 @@ impl NodeMaker {
     /// Node `index`'s namespaces, with its view of the file system set up, and a netlink
     /// socket inside.
     pub(crate) fn make(&mut self, index: usize, view: &NodeView<'_>) -> Result<(NodeNamespaces, netlink_sys::Socket)> {
-        let made = Self::enter_new(view).and_then(|(net, net_inode, socket)| {
+        let made = Self::enter_new(view).and_then(|(net, inode, socket)| {
             let mnt = open_ns("mnt")?.0;
             self.keep.put(index, net)?;
-            Ok((NodeNamespaces { mnt, net_inode, keep: self.keep.clone(), index }, socket))
+            let net = NetnsId { inode, cookie: socket_cookie(socket.as_raw_fd())? };
+            Ok((NodeNamespaces { mnt, net, keep: self.keep.clone(), index }, socket))
         });
         // A node made from inside another (or from inside the keep) would see its mounts:
         // back to where the thread started, whatever happened.
@@ -242,6 +245,72 @@ pub(crate) fn create_time(monotonic: (i64, i64), boottime: (i64, i64)) -> Result
         Ok(File::open(path).context(|| format!("opening {path}"))?.into())
     })
 }
+
+/// A network namespace's identity. The inode is how `/proc/PID/ns/net` names it (cheap to
+/// compare), but the kernel reuses inode numbers once a namespace is gone; the cookie
+/// (`SO_NETNS_COOKIE`) it never reuses, so it proves a namespace is the one that was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NetnsId {
+    pub(crate) inode: u64,
+    pub(crate) cookie: u64,
+}
+
+/// Network namespaces found to be among a set of [`NetnsId`]s: each one found is held open
+/// while this lives, so its inode number cannot pass to another namespace meanwhile.
+pub(crate) struct Proven {
+    wanted: HashMap<u64, u64>,
+    held: HashMap<u64, File>,
+}
+
+impl Proven {
+    pub(crate) fn new(ids: &[NetnsId]) -> Proven {
+        Proven { wanted: ids.iter().map(|id| (id.inode, id.cookie)).collect(), held: HashMap::new() }
+    }
+
+    /// Whether the network namespace of process `pid`, seen with `inode`, is one of the set.
+    pub(crate) fn has(&mut self, pid: i32, inode: u64) -> bool {
+        if self.held.contains_key(&inode) {
+            return true;
+        }
+        let Some(&cookie) = self.wanted.get(&inode) else { return false };
+        let Ok(file) = File::open(format!("/proc/{pid}/ns/net")) else { return false };
+        let same = file.metadata().is_ok_and(|m| m.ino() == inode) && net_cookie(&file) == Some(cookie);
+        if same {
+            self.held.insert(inode, file);
+        }
+        same
+    }
+}
+
+/// The cookie of the network namespace `ns` (entered on a throw-away thread), or `None` if
+/// it cannot be read.
+fn net_cookie(ns: &File) -> Option<u64> {
+    on_thread(|| {
+        setns(ns, libc::CLONE_NEWNET, "entering a network namespace")?;
+        let socket = std::os::unix::net::UnixDatagram::unbound().context(|| "opening a socket")?;
+        socket_cookie(socket.as_raw_fd())
+    })
+    .ok()
+}
+
+/// The cookie of the network namespace a socket was opened in.
+fn socket_cookie(socket: RawFd) -> Result<u64> {
+    let mut cookie = 0u64;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cookie`, which is that large.
+    let rc =
+        unsafe { libc::getsockopt(socket, libc::SOL_SOCKET, SO_NETNS_COOKIE, (&raw mut cookie).cast(), &raw mut len) };
+    if rc != 0 {
+        return Err(Error::io(
+            "reading a network namespace's cookie (SO_NETNS_COOKIE)",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(cookie)
+}
+
+/// `SO_NETNS_COOKIE` from `<asm-generic/socket.h>` (Linux 5.14), which the libc crate lacks.
+const SO_NETNS_COOKIE: libc::c_int = 71;
 
 /// The inode of a namespace file (e.g. `/proc/PID/ns/net`), or `None` if it is gone.
 pub(crate) fn inode_of(path: &Path) -> Option<u64> {

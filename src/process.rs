@@ -135,9 +135,15 @@ impl Table {
         found.into_iter().collect()
     }
 
-    /// Every process in one of the network namespaces `inodes` whose environment holds every
-    /// `KEY=VALUE` of `env` (e.g. the run marker, for namespaces that may be gone and whose
-    /// inode numbers may have been reused; or a service's name, to find what escaped its tree).
+    /// Every process in one of the network namespaces `proven` holds (of a run that may be
+    /// gone, whose namespaces' inode numbers may have passed to others).
+    pub(crate) fn in_proven(&self, proven: &mut ns::Proven) -> Vec<i32> {
+        let me = std::process::id() as i32;
+        self.0.iter().filter(|p| p.pid != me && p.net.is_some_and(|i| proven.has(p.pid, i))).map(|p| p.pid).collect()
+    }
+
+    /// Every process in one of the live network namespaces `inodes` whose environment holds
+    /// every `KEY=VALUE` of `env` (e.g. a service's name, to find what escaped its tree).
     pub(crate) fn in_namespaces(&self, inodes: &HashSet<u64>, env: &[String]) -> Vec<i32> {
         let me = std::process::id() as i32;
         self.0
@@ -163,7 +169,7 @@ pub(crate) fn signal(pids: &[i32], signal: Signal) {
 }
 
 /// Kills the processes `find` returns with SIGKILL until it returns none (at most ~2 s).
-pub(crate) fn kill_until_gone(find: impl Fn() -> Vec<i32>) -> usize {
+pub(crate) fn kill_until_gone(mut find: impl FnMut() -> Vec<i32>) -> usize {
     let mut killed: HashSet<i32> = HashSet::new();
     for _ in 0..200 {
         let left: Vec<i32> = find().into_iter().filter(|p| alive(*p)).collect();

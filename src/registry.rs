@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::fabric;
 use crate::fabric::Taken;
 use crate::files;
+use crate::ns;
 use crate::process;
 use crate::subnet::Subnet;
 
@@ -35,7 +36,8 @@ pub(crate) struct Record {
     pub(crate) subnet: String,
     pub(crate) uplink: String,
     pub(crate) run_dir: PathBuf,
-    pub(crate) netns: Vec<u64>,
+    /// The nodes' network namespaces: gc kills what is left in them.
+    pub(crate) netns: Vec<ns::NetnsId>,
     /// The user who started the network: the control socket serves root and them alone.
     #[serde(default)]
     pub(crate) uid: u32,
@@ -83,7 +85,20 @@ pub(crate) fn records() -> Vec<Record> {
     let Ok(dir) = std::fs::read_dir(DIR) else { return Vec::new() };
     dir.filter_map(std::result::Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .filter_map(|e| {
+            let path = e.path();
+            // A record written by another version of netdriver may not parse: say so rather than
+            // ignore what it names.
+            serde_json::from_slice(&std::fs::read(&path).ok()?)
+                .inspect_err(|err| {
+                    tracing::warn!(
+                        "ignoring {}: {err} (written by another version of netdriver? that version's \
+                         `netdriver gc` reclaims it)",
+                        path.display()
+                    );
+                })
+                .ok()
+        })
         .collect()
 }
 

@@ -480,7 +480,7 @@ impl Service {
     pub(crate) fn processes(&self, table: &Table) -> Vec<i32> {
         let main = self.lock().child.as_ref().map(|c| c.id() as i32);
         let mut all = main.map(|pid| table.tree(pid)).unwrap_or_default();
-        let inodes = std::collections::HashSet::from([self.node.ns.net_inode]);
+        let inodes = std::collections::HashSet::from([self.node.ns.net.inode]);
         let marks =
             [format!("{}={}", process::RUN_MARKER, self.node.run_id), format!("{SERVICE_MARKER}={}", self.name)];
         all.extend(table.in_namespaces(&inodes, &marks));

@@ -4,7 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{leftovers, manifest, nd, run_dir_of, stderr, stdout, up_cli, wait_exit, wait_no_leftovers, BIN};
+use crate::common::{
+    alive, leftovers, manifest, nd, run_dir_of, stderr, stdout, up_cli, wait_exit, wait_no_leftovers, wait_until, BIN,
+};
 
 #[test]
 fn controller_serves_other_invocations_and_tears_down_on_sigterm() {
@@ -62,24 +64,59 @@ fn controller_serves_other_invocations_and_tears_down_on_sigterm() {
 
 #[test]
 fn gc_reclaims_what_a_killed_controller_left() {
-    // A service that leaves a daemon behind: it escapes its process group and its parent.
-    let daemon = r#"
+    // Services that leave a daemon behind: it escapes its process group and its parent. The
+    // second one also overwrites its environment (as gunicorn's setproctitle does), so that no
+    // mark netdriver gave it is left: gc must find it by its namespace alone.
+    let daemons = r#"
 [[service]]
 name = "daemon"
 command = "sh"
 args = ["-c", "setsid sleep 1000 </dev/null >/dev/null 2>&1 & exec sleep 1000"]
+
+[[service]]
+name = "wiper"
+command = "python3"
+args = ["-c", """
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    stat = open('/proc/self/stat').read()
+    fields = stat[stat.rfind(')') + 2:].split()
+    start, end = int(fields[47]), int(fields[48])
+    with open('/proc/self/mem', 'r+b', 0) as mem:
+        mem.seek(start)
+        mem.write(bytes(end - start))
+    print(os.getpid(), flush=True)
+time.sleep(1000)
+"""]
 "#;
-    let m = manifest("cli-gc", 2, daemon);
+    let m = manifest("cli-gc", 2, daemons);
     let (mut child, id) = up_cli(&m);
     let run = run_dir_of(&id);
+    let wipers: Vec<u32> = ["node0", "node1"]
+        .iter()
+        .map(|node| {
+            // The log starts with netdriver's header line; the pid comes last.
+            let log = run.join(node).join("wiper/stdout.log");
+            let pid = || std::fs::read_to_string(&log).ok()?.lines().last()?.parse::<u32>().ok();
+            wait_until("the wiper printed its pid", Duration::from_secs(20), || pid().is_some());
+            pid().unwrap()
+        })
+        .collect();
+    for pid in &wipers {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(environ.iter().all(|b| *b == 0), "pid {pid} should have wiped its environment");
+    }
     child.0.kill().unwrap();
     child.0.wait().unwrap();
     assert!(!leftovers(&id).is_empty(), "the escaped daemons should still be there before gc");
+    assert!(wipers.iter().all(|pid| alive(*pid)), "the wipers should outlive the controller");
 
     let gc = nd(&["gc"]);
     assert!(gc.status.success(), "{}", stderr(&gc));
     assert!(stdout(&gc).contains(&id), "{}", stdout(&gc));
     wait_no_leftovers(&id);
+    wait_until("gc killed the wipers", Duration::from_secs(5), || wipers.iter().all(|pid| !alive(*pid)));
     // Data directories and the nodes' /tmp go (keep_data is false); logs stay.
     for node in ["node0", "node1"] {
         let gone = [run.join(node).join("tmp"), run.join(node).join("web/data"), run.join(node).join("daemon/data")];

@@ -294,9 +294,7 @@ fn a_dead_supervisor_is_named_and_nothing_is_left() {
 
     let pid = supervisor_of(network.id());
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
-    wait_until("the supervisor is gone", Duration::from_secs(5), || {
-        crate::common::process_state(pid as u32).is_none_or(|s| s == 'Z')
-    });
+    wait_until("the supervisor is gone", Duration::from_secs(5), || !crate::common::alive(pid as u32));
     let err = node.exec([&c_static, "now"]).unwrap_err().to_string();
     assert!(err.contains(&format!("the clock supervisor of this network (pid {pid}) is gone")), "{err}");
     assert!(err.contains("tear the network down and bring it up again"), "{err}");
@@ -421,7 +419,7 @@ fn the_command_line_sets_clocks_for_every_program_and_leaves_nothing() {
     controller.0.kill().unwrap();
     controller.0.wait().unwrap();
     wait_until("the supervisor dies with its controller", Duration::from_secs(5), || {
-        crate::common::process_state(supervisor as u32).is_none_or(|s| s == 'Z')
+        !crate::common::alive(supervisor as u32)
     });
     let gc = nd(&["gc"]);
     assert!(gc.status.success(), "{}", stderr(&gc));

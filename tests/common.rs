@@ -85,8 +85,13 @@ pub(crate) fn marked_processes(id: &str) -> Vec<u32> {
             std::fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()))
         })
-        .filter(|pid| process_state(*pid).is_some_and(|s| s != 'Z'))
+        .filter(|pid| alive(*pid))
         .collect()
+}
+
+/// Whether `pid` runs (and is not a zombie).
+pub(crate) fn alive(pid: u32) -> bool {
+    process_state(pid).is_some_and(|s| s != 'Z')
 }
 
 /// The marked processes that run in the nodes (the network's clock supervisor, marked too,
@@ -274,14 +279,7 @@ pub(crate) fn leftovers(id: &str) -> Vec<String> {
             found.push(file);
         }
     }
-    let marker = format!("NETDRIVER_RUN={id}");
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else { continue };
-        let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
-        if !zombie && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
-            found.push(format!("process {}", entry.file_name().to_string_lossy()));
-        }
-    }
+    found.extend(marked_processes(id).into_iter().map(|pid| format!("process {pid}")));
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     if mounts.contains(&format!("-{id}/")) {
         found.push("a mount of the run directory".into());

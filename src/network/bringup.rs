@@ -161,7 +161,7 @@ impl Network {
                 let mut sockets = Vec::with_capacity(ATTACH_BATCH);
                 for made in made.by_ref().take(ATTACH_BATCH.min(plans.len() - first)) {
                     let (ns, socket) = made?;
-                    self.record.netns.push(ns.net_inode);
+                    self.record.netns.push(ns.net);
                     namespaces.push(ns);
                     sockets.push(socket);
                 }
