@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     network.partition([left, right])?;
     let partition = t.elapsed().as_secs_f64();
-    let pairs = network.cuts().len();
+    let pairs: usize = network.cuts().iter().map(|c| c.from.len() * c.to.len()).sum();
     let t = Instant::now();
     network.heal()?;
     println!("partition N={n} pairs={pairs} partition={partition:.3} heal={:.3}", t.elapsed().as_secs_f64());

@@ -67,5 +67,5 @@ pub use network::{Network, Progress};
 pub use node::Node;
 pub use service::{Op, Service, ServiceState};
 pub use shaping::{Direction, Distribution, Loss, Percent, Qos, Rate};
-pub use spec::{Conditions, NetworkSpec, Probe, QosRule, QosTarget, ServiceSpec, MAX_NODES};
+pub use spec::{Conditions, Cut, NetworkSpec, Probe, QosRule, QosTarget, ServiceSpec, MAX_NODES};
 pub use subnet::Subnet;

@@ -53,6 +53,17 @@ fn controller_serves_other_invocations_and_tears_down_on_sigterm() {
     assert!(shaped.status.success() || stderr(&shaped).contains("modprobe sch_netem"), "{}", stderr(&shaped));
     assert!(nd(&[&net[..], &["qos", "--clear"]].concat()).status.success());
 
+    // Cuts: status lists each, a partition's groups as they were given.
+    assert!(nd(&[&net[..], &["partition", "node0", "node1"]].concat()).status.success());
+    assert!(nd(&[&net[..], &["block", "node0", "node1"]].concat()).status.success());
+    let status = stdout(&nd(&[&net[..], &["status"]].concat()));
+    assert!(status.contains("cut (traffic dropped):\n  node0 -> node1\n  node1 -> node0\n"), "{status}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&nd(&[&net[..], &["status", "--json"]].concat()).stdout).unwrap();
+    assert_eq!(json["cuts"][1], serde_json::json!({"from": ["node1"], "to": ["node0"]}), "{json}");
+    assert!(nd(&[&net[..], &["heal"]].concat()).status.success());
+    assert!(!stdout(&nd(&[&net[..], &["status"]].concat())).contains("cut"));
+
     let unknown = nd(&[&net[..], &["stop", "node9"]].concat());
     assert_eq!(unknown.status.code(), Some(1));
     assert!(stderr(&unknown).contains("unknown node 'node9'"), "{}", stderr(&unknown));

@@ -14,19 +14,19 @@ use serde_json::json;
 /// Waits this long for a value to reach a node.
 const CATCH_UP: Duration = Duration::from_secs(30);
 
-fn kvstore() -> Arc<dyn Profile> {
+pub(crate) fn kvstore() -> Arc<dyn Profile> {
     Arc::new(Kvstore::locate(None).unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// An RPC call to the node's Tendermint, from inside the node.
-fn rpc(node: &Node, path: &str) -> Option<serde_json::Value> {
+pub(crate) fn rpc(node: &Node, path: &str) -> Option<serde_json::Value> {
     let url = format!("{}{path}", node.url().expect("kvstore nodes have a URL"));
     let out = exec(node, &["curl", "-s", "--max-time", "10", &url]);
     serde_json::from_slice(&out.stdout).ok()
 }
 
 /// Commits `key=value` through `node`; returns the height of the block that holds it.
-fn put(node: &Node, key: &str, value: &str) -> u64 {
+pub(crate) fn put(node: &Node, key: &str, value: &str) -> u64 {
     let answer = rpc(node, &format!("broadcast_tx_commit?tx=%22{key}={value}%22")).expect("an RPC answer");
     assert_eq!(answer["result"]["deliver_tx"]["code"].as_u64().unwrap_or(0), 0, "{answer}");
     let height = answer["result"]["height"].as_str().and_then(|h| h.parse().ok()).unwrap_or(0);
@@ -35,7 +35,7 @@ fn put(node: &Node, key: &str, value: &str) -> u64 {
 }
 
 /// The value of `key` on `node` (the kvstore answers in base64).
-fn get(node: &Node, key: &str) -> Option<String> {
+pub(crate) fn get(node: &Node, key: &str) -> Option<String> {
     let answer = rpc(node, &format!("abci_query?data=%22{key}%22"))?;
     answer["result"]["response"]["value"].as_str().map(str::to_string)
 }

@@ -1,10 +1,15 @@
 //! Scale: more nodes than a bridge has ports, every pair of 100 nodes connected with no
-//! neighbour-table overflow, and sizes the host or netdriver cannot hold refused up front.
+//! neighbour-table overflow, a kvstore network of 100 validators committing, and sizes the
+//! host or netdriver cannot hold refused up front.
 //! Needs `ping` (iputils-ping) and `prlimit` (util-linux).
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use crate::common::{exec, exec_ok, nd, shell_service, stderr, teardown, up, uplinks, write_manifest};
+use crate::common::{
+    assert_no_leftovers, exec, exec_ok, nd, shell_service, stderr, teardown, up, uplinks, wait_until, write_manifest,
+};
+use crate::profiles::{get, kvstore, rpc};
 use netdriver::{NetworkSpec, Probe, MAX_NODES};
 
 /// How often the kernel's shared neighbour table was full (`table_fulls` of
@@ -91,6 +96,94 @@ fn every_pair_of_a_hundred_nodes_connects_without_a_neighbour_table_overflow() {
     assert_eq!(neighbour_table_fulls(), fulls, "the kernel's neighbour table overflowed");
     assert_eq!(overflow_lines(), overflows, "the kernel logged a neighbour table overflow");
     teardown(network);
+}
+
+/// The host's 1-minute load average and the memory in use (MiB), for the test's report.
+fn host_load() -> (f64, i64) {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib = |key: &str| -> i64 {
+        let line = meminfo.lines().find(|l| l.starts_with(key)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    (load.split_whitespace().next().unwrap().parse().unwrap(), (kib("MemTotal:") - kib("MemAvailable:")) / 1024)
+}
+
+#[test]
+fn a_kvstore_network_of_a_hundred_validators_commits_a_transaction_everywhere() {
+    const NODES: usize = 100;
+    let (_, before) = host_load();
+    let began = Instant::now();
+    let network = kvstore().launch("t-kv100", NODES).unwrap_or_else(|e| panic!("{e}"));
+    let ready = began.elapsed();
+    let (ready_load, ready_mem) = host_load();
+    let id = network.id().to_string();
+    let nodes = network.nodes();
+    let sent = Instant::now();
+    // Into the mempool of one node (a commit takes longer at this size than an RPC call
+    // waits for one), then into every node's state once a block holds it.
+    let answer = rpc(&nodes[NODES / 2], "broadcast_tx_sync?tx=%22scale=1%22").expect("an RPC answer");
+    assert_eq!(answer["result"]["code"].as_u64(), Some(0), "{answer}");
+    wait_until("node0 has the key", Duration::from_secs(120), || get(&nodes[0], "scale").as_deref() == Some("MQ=="));
+    let committed = sent.elapsed();
+    for node in nodes {
+        wait_until(&format!("{} has the key", node.name()), Duration::from_secs(120), || {
+            get(node, "scale").as_deref() == Some("MQ==")
+        });
+    }
+    let everywhere = sent.elapsed();
+    let (load, _) = host_load();
+    eprintln!(
+        "kvstore N={NODES}: ready in {:.1} s (load {ready_load:.0}, {} MiB a node), sent to node{}, committed \
+         on node0 after {:.1} s, on every node after {:.1} s (load {load:.0})",
+        ready.as_secs_f64(),
+        (ready_mem - before) / NODES as i64,
+        NODES / 2,
+        committed.as_secs_f64(),
+        everywhere.as_secs_f64()
+    );
+    drop(network);
+    assert_no_leftovers(&id);
+}
+
+#[test]
+fn a_slow_start_reports_how_many_services_are_ready() {
+    // Ready 7 s after their spawn: the controller reports progress every 5 s meanwhile.
+    let slow = r#"
+[network]
+name = "t-progress"
+nodes = 3
+
+[[service]]
+name = "slow"
+command = "sh"
+args = ["-c", "sleep 7; exec python3 -m http.server 8000 --bind {ip}"]
+ready = { tcp = 8000 }
+ready_timeout = "60s"
+"#;
+    let manifest = write_manifest("t-progress", slow);
+    let out = nd(&["run", "-f", manifest.to_str().unwrap(), "--", "true"]);
+    std::fs::remove_file(&manifest).unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let progress = stderr(&out).lines().filter(|l| l.contains(" of 3 services ready after ")).count();
+    assert!(progress >= 1, "no progress line: {}", stderr(&out));
+}
+
+#[test]
+fn a_readiness_timeout_on_a_host_short_of_cpu_says_so() {
+    // Busy loops, 6 per CPU on each of 2 nodes, raise the 1-minute load average past twice
+    // the CPUs well within the 30 s a service that never opens its port is given.
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let burn = shell_service("burn", &format!("for i in $(seq {}); do (while :; do :; done) & done; wait", 6 * cpus));
+    let never = shell_service("never", "exec sleep 1000").after("burn").ready(Probe::Tcp(9), Duration::from_secs(30));
+    let network = up(&NetworkSpec::new("t-strain", 2).service(burn).service(never));
+    let id = network.id().to_string();
+    let err = network.start().unwrap_err().to_string();
+    assert!(err.contains("was not ready (port 9) 30s after its start"), "{err}");
+    assert!(err.contains("the host is short of CPU (load "), "{err}");
+    assert!(err.contains("give services longer (ready_timeout) or run fewer nodes"), "{err}");
+    drop(network);
+    assert_no_leftovers(&id);
 }
 
 #[test]

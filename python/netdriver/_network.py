@@ -195,9 +195,15 @@ class Network:
         self._net.heal()
 
     @property
-    def cuts(self) -> List[Tuple[str, str]]:
-        """The (from, to) node names whose traffic is dropped."""
-        return self._net.cuts()
+    def cuts(self) -> List[Tuple[Tuple[str, ...], Tuple[str, ...]]]:
+        """The current cuts, in the order they were made: (senders, receivers) tuples of node
+        names; what the senders send the receivers is dropped. A partition into k groups is
+        k cuts, each from a group to all the others; a block is one."""
+        return [(tuple(senders), tuple(receivers)) for senders, receivers in self._net.cuts()]
+
+    def is_cut(self, a: NodeRef, b: NodeRef) -> bool:
+        """Whether what ``a`` sends to ``b`` is dropped."""
+        return self._net.is_cut(_key(a), _key(b))
 
     def configure_qos(
         self, a: NodeRef, b: Optional[NodeRef] = None, *, to: Optional[NodeRef] = None, both_ways: bool = False,

@@ -394,9 +394,15 @@ impl Network {
         self.with(py, netdriver::Network::heal)
     }
 
-    /// The cut (from, to) node pairs.
-    fn cuts(&self) -> PyResult<Vec<(String, String)>> {
-        Ok(self.network()?.cuts())
+    /// The cuts: (senders, receivers) lists of node names; what the first send the second
+    /// is dropped.
+    fn cuts(&self) -> PyResult<Vec<(Vec<String>, Vec<String>)>> {
+        Ok(self.network()?.cuts().into_iter().map(|c| (c.from, c.to)).collect())
+    }
+
+    /// Whether what `a` sends to `b` is dropped.
+    fn is_cut(&self, a: &str, b: &str) -> PyResult<bool> {
+        self.network()?.is_cut(a, b).py_err()
     }
 
     /// Runs `argv` inside `node` to completion: (returncode, stdout, stderr); the return code

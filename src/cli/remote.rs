@@ -30,8 +30,10 @@ pub(super) fn status(network: Option<&str>, json: bool) -> Result<ExitCode> {
         println!("{}", cells.join("  ").trim_end());
     }
     if !status.cuts.is_empty() {
-        let cuts: Vec<String> = status.cuts.iter().map(|(a, b)| format!("{a}->{b}")).collect();
-        println!("cut (traffic dropped): {}", cuts.join(" "));
+        println!("cut (traffic dropped):");
+        for cut in &status.cuts {
+            println!("  {} -> {}", node_list(&cut.from), node_list(&cut.to));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -160,4 +162,12 @@ pub(super) fn exit_code(status: std::process::ExitStatus) -> ExitCode {
     use std::os::unix::process::ExitStatusExt;
     let code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1);
     ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// Nodes as `a,b,c`, or `first ... last (N nodes)` past eight.
+fn node_list(nodes: &[String]) -> String {
+    match nodes {
+        [first, .., last] if nodes.len() > 8 => format!("{first} ... {last} ({} nodes)", nodes.len()),
+        _ => nodes.join(","),
+    }
 }

@@ -12,7 +12,7 @@ use crate::clock::{ClockReport, ClockSkew};
 use crate::network::Network;
 use crate::service::Op;
 use crate::shaping::Qos;
-use crate::spec::QosTarget;
+use crate::spec::{Cut, QosTarget};
 
 /// A snapshot of a network for `status`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,8 +27,8 @@ pub struct Status {
     pub run_dir: PathBuf,
     /// One entry per node.
     pub nodes: Vec<NodeStatus>,
-    /// (from, to) node pairs whose traffic is dropped.
-    pub cuts: Vec<(String, String)>,
+    /// What partitions and blocks cut: traffic from the `from` nodes to the `to` nodes is dropped.
+    pub cuts: Vec<Cut>,
 }
 
 /// One node in a [`Status`].

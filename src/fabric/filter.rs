@@ -1,57 +1,61 @@
-//! Partitions: which node pairs the lab drops traffic between.
+//! Partitions: which nodes' traffic the lab drops on its way to which others.
 //!
 //! One nftables table in the lab namespace (inet family, on the forward hook: every packet
-//! the lab routes from node to node). The cut pairs are grouped by sender: senders that lose
-//! the same receivers share a chain that drops what goes to them, and a verdict map from the
-//! sender's address picks the chain. A partition of N nodes into k groups so takes about k·N
-//! elements, not the N² of a set of pairs. A change replaces the whole table in one atomic
-//! `nft -f` transaction. Nothing in the nodes changes (their neighbour entries are
-//! permanent), so a healed pair talks again at once.
+//! the lab routes from node to node, IPv4 and IPv6 alike). Packets are matched by the lab's
+//! ports they come in and go out by (each node has its own), not by any protocol's
+//! addresses. Senders that are in the same cuts lose the same receivers: they share a chain
+//! that drops what goes out to those, and a verdict map from the port a packet came in by
+//! picks the chain. A partition of N nodes into k groups so takes about k·N elements, not the
+//! N² of a set of pairs. A change replaces the whole table in one atomic `nft -f`
+//! transaction. Nothing in the nodes changes (their neighbour entries are permanent), so a
+//! healed pair talks again at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use super::port_name;
 use crate::error::{Context, Error, Result};
 
-/// The whole table for `cut` (packets from the first address of a pair to the second are
+/// The whole table for `cuts` (what the first nodes of a cut send to the second ones is
 /// dropped), replacing any earlier one.
-fn ruleset(cut: &[(Ipv4Addr, Ipv4Addr)]) -> String {
-    let mut lost: BTreeMap<Ipv4Addr, BTreeSet<Ipv4Addr>> = BTreeMap::new();
-    for &(from, to) in cut {
-        lost.entry(from).or_default().insert(to);
+fn ruleset(cuts: &[(&[usize], &[usize])]) -> String {
+    // Each sender's cuts, then the senders that have the same ones.
+    let mut cuts_of: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (c, (from, _)) in cuts.iter().enumerate() {
+        for &sender in *from {
+            cuts_of.entry(sender).or_default().push(c);
+        }
     }
-    let mut chains: Vec<&BTreeSet<Ipv4Addr>> = Vec::new();
-    let mut index_of: BTreeMap<&BTreeSet<Ipv4Addr>, usize> = BTreeMap::new();
-    let mut chain_of = BTreeMap::new();
-    for (from, to) in &lost {
-        let index = *index_of.entry(to).or_insert_with(|| {
-            chains.push(to);
-            chains.len() - 1
-        });
-        chain_of.insert(*from, index);
+    let mut senders: BTreeMap<Vec<usize>, Vec<usize>> = BTreeMap::new();
+    for (sender, its_cuts) in cuts_of {
+        senders.entry(its_cuts).or_default().push(sender);
     }
+    let quoted = |nodes: &mut dyn Iterator<Item = usize>| -> String {
+        nodes.map(|i| format!("\"{}\"", port_name(i))).collect::<Vec<_>>().join(", ")
+    };
     let mut text = String::from("add table inet netdriver\ndelete table inet netdriver\ntable inet netdriver {\n");
-    for (i, to) in chains.iter().enumerate() {
-        let to: Vec<String> = to.iter().map(Ipv4Addr::to_string).collect();
-        let _ = writeln!(text, "  chain to{i} {{\n    ip daddr {{ {} }} drop\n  }}", to.join(", "));
+    let mut map = Vec::new();
+    for (chain, (its_cuts, group)) in senders.iter().enumerate() {
+        let lost: BTreeSet<usize> = its_cuts.iter().flat_map(|&c| cuts[c].1.iter().copied()).collect();
+        let _ = writeln!(text, "  chain to{chain} {{\n    oifname {{ {} }} drop\n  }}", quoted(&mut lost.into_iter()));
+        map.extend(group.iter().map(|&sender| format!("\"{}\" : jump to{chain}", port_name(sender))));
     }
     text.push_str("  chain forward {\n    type filter hook forward priority 0; policy accept;\n");
-    if !chain_of.is_empty() {
-        let map: Vec<String> = chain_of.iter().map(|(from, i)| format!("{from} : jump to{i}")).collect();
-        let _ = writeln!(text, "    ip saddr vmap {{ {} }}", map.join(", "));
+    if !map.is_empty() {
+        let _ = writeln!(text, "    iifname vmap {{ {} }}", map.join(", "));
     }
     text.push_str("  }\n}\n");
     text
 }
 
-/// Replaces the cut pairs with `cut` (packets from the first address to the second are dropped).
-pub(crate) fn apply(lab: BorrowedFd<'_>, cut: &[(Ipv4Addr, Ipv4Addr)]) -> Result<()> {
-    let script = ruleset(cut);
+/// Replaces the cuts with `cuts` (what the first nodes of a cut send to the second ones is
+/// dropped).
+pub(crate) fn apply(lab: BorrowedFd<'_>, cuts: &[(&[usize], &[usize])]) -> Result<()> {
+    let script = ruleset(cuts);
     let fd = lab.as_raw_fd();
     let mut cmd = Command::new("nft");
     cmd.args(["-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
@@ -86,17 +90,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn senders_that_lose_the_same_receivers_share_a_chain() {
-        let ip = |n: u8| Ipv4Addr::new(10, 0, 0, n);
-        // {1, 2} | {3}: 1 and 2 lose 3, 3 loses 1 and 2.
-        let cut = [(ip(1), ip(3)), (ip(2), ip(3)), (ip(3), ip(1)), (ip(3), ip(2))];
-        let text = ruleset(&cut);
-        assert!(text.contains("chain to0 {\n    ip daddr { 10.0.0.3 } drop"), "{text}");
-        assert!(text.contains("chain to1 {\n    ip daddr { 10.0.0.1, 10.0.0.2 } drop"), "{text}");
-        assert!(
-            text.contains("ip saddr vmap { 10.0.0.1 : jump to0, 10.0.0.2 : jump to0, 10.0.0.3 : jump to1 }"),
-            "{text}"
-        );
+    fn senders_in_the_same_cuts_share_a_chain() {
+        // {0, 1} | {2}, then a block 3 -> 0: 0 and 1 lose 2, 2 loses 0 and 1, 3 loses 0.
+        let cuts: [(&[usize], &[usize]); 3] = [(&[0, 1], &[2]), (&[2], &[0, 1]), (&[3], &[0])];
+        let text = ruleset(&cuts);
+        assert!(text.contains("chain to0 {\n    oifname { \"n2\" } drop"), "{text}");
+        assert!(text.contains("chain to1 {\n    oifname { \"n0\", \"n1\" } drop"), "{text}");
+        assert!(text.contains("chain to2 {\n    oifname { \"n0\" } drop"), "{text}");
+        let map = "iifname vmap { \"n0\" : jump to0, \"n1\" : jump to0, \"n2\" : jump to1, \"n3\" : jump to2 }";
+        assert!(text.contains(map), "{text}");
         assert!(!ruleset(&[]).contains("vmap"));
     }
 }

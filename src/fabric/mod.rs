@@ -52,6 +52,11 @@ pub(crate) const GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 /// own, so they need not differ). Locally administered, as are the others.
 const LAB_MAC: [u8; 6] = [0x02, 0x6e, 0x64, 0x00, 0x00, 0x01];
 
+/// The lab's port to node `index`: partitions match on it.
+fn port_name(index: usize) -> String {
+    format!("n{index}")
+}
+
 /// The MAC address of node `index`'s eth0.
 fn node_mac(index: usize) -> [u8; 6] {
     let [_, a, b, c] = (index as u32).to_be_bytes();
@@ -151,14 +156,18 @@ impl Fabric {
             .address(mac.to_vec())
             .setns_by_fd(node_net.as_raw_fd())
             .build();
-        let port = veth(&format!("n{index}"), peer)
+        let port = veth(&port_name(index), peer)
             .index(port_index)
             .address(LAB_MAC.to_vec())
             .link_group(PORT_GROUP)
             .up()
             .build();
         let lab = &self.lab_nl;
-        lab.link().add(port).execute().await.map_err(|e| link_error(&format!("creating veth n{index}"), "veth", e))?;
+        lab.link()
+            .add(port)
+            .execute()
+            .await
+            .map_err(|e| link_error(&format!("creating veth {}", port_name(index)), "veth", e))?;
         let node_nl = ns::into_handle(socket);
         let node_side = async {
             if !ipv6 {
@@ -194,10 +203,11 @@ impl Fabric {
         })
     }
 
-    /// Drops traffic from the first address of each pair to the second, and only that.
-    pub(crate) fn set_cut(&self, cut: &[(Ipv4Addr, Ipv4Addr)]) -> Result<()> {
+    /// Drops what the first nodes (by index) of each cut send to the second ones, and only
+    /// that, replacing earlier cuts.
+    pub(crate) fn set_cuts(&self, cuts: &[(&[usize], &[usize])]) -> Result<()> {
         use std::os::fd::AsFd;
-        filter::apply(self.lab.as_fd(), cut)
+        filter::apply(self.lab.as_fd(), cuts)
     }
 
     /// Fails with a clear error if the kernel has no netem (checked once, changing nothing).

@@ -67,7 +67,7 @@ impl Network {
             levels: spec.levels()?,
             nodes: Vec::new(),
             fabric: None,
-            cut: Mutex::default(),
+            cuts: Mutex::default(),
             shaping: Mutex::default(),
             cancel: cancel.clone(),
             io,

@@ -6,7 +6,6 @@ mod conditions;
 mod partition;
 mod qos;
 
-use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::Mutex;
@@ -48,7 +47,7 @@ pub struct Network {
     nodes: Vec<Node>,
     fabric: Option<Fabric>,
     /// The (from, to) node index pairs whose traffic the lab drops.
-    cut: Mutex<BTreeSet<(usize, usize)>>,
+    cuts: Mutex<Vec<partition::IndexCut>>,
     shaping: Mutex<qos::Shaping>,
     /// Raised to end the network's waits (readiness, a profile's settling) at once.
     cancel: Cancel,

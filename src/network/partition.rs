@@ -1,11 +1,19 @@
 //! Partitions of a live network: groups that cannot reach each other, one-way blocks, heal.
-
-use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+//!
+//! The state is a list of [`Cut`]s by node index (a partition into k groups is k cuts, each
+//! from a group to everyone else; a block is one), so a partition of 10,000 nodes takes
+//! about k·N entries, not the N² of the pairs it cuts.
 
 use super::Network;
 use crate::error::{Error, Result};
-use crate::spec;
+use crate::spec::{self, Cut};
+
+/// A [`Cut`] by node index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct IndexCut {
+    from: Vec<usize>,
+    to: Vec<usize>,
+}
 
 impl Network {
     /// Splits the network into `groups` of nodes (names or indexes) that cannot reach each
@@ -23,10 +31,16 @@ impl Network {
         N: AsRef<str>,
     {
         let group_of = spec::partition_groups(groups, self.node_names())?;
-        let n = self.nodes.len();
-        let cut =
-            (0..n).flat_map(|a| (0..n).map(move |b| (a, b))).filter(|&(a, b)| group_of[a] != group_of[b]).collect();
-        self.set_cut(cut)
+        let count = group_of.iter().copied().max().map_or(0, |g| g + 1);
+        let nodes = || 0..group_of.len();
+        let cuts = (0..count)
+            .map(|g| IndexCut {
+                from: nodes().filter(|&i| group_of[i] == g).collect(),
+                to: nodes().filter(|&i| group_of[i] != g).collect(),
+            })
+            .filter(|c| !c.from.is_empty() && !c.to.is_empty())
+            .collect();
+        self.set_cuts(cuts)
     }
 
     /// Drops everything `from` sends to `to`, one way: packets from `to` still arrive at
@@ -36,28 +50,37 @@ impl Network {
         if a == b {
             return Err(Error::invalid("block", format!("{from} and {to} are the same node")));
         }
-        let mut cut = self.cut.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        cut.insert((a, b));
-        self.set_cut(cut)
+        let mut cuts = self.cuts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if !cuts.iter().any(|c| c.from.contains(&a) && c.to.contains(&b)) {
+            cuts.push(IndexCut { from: vec![a], to: vec![b] });
+        }
+        self.set_cuts(cuts)
     }
 
     /// Removes every partition and block.
     pub fn heal(&self) -> Result<()> {
-        self.set_cut(BTreeSet::new())
+        self.set_cuts(Vec::new())
     }
 
-    /// The cut (from, to) pairs by node name.
-    pub fn cuts(&self) -> Vec<(String, String)> {
-        let cut = self.cut.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cut.iter().map(|&(a, b)| (self.nodes[a].name().to_string(), self.nodes[b].name().to_string())).collect()
+    /// The current cuts, by node name, in the order they were made.
+    pub fn cuts(&self) -> Vec<Cut> {
+        let names = |nodes: &[usize]| nodes.iter().map(|&i| self.nodes[i].name().to_string()).collect();
+        let cuts = self.cuts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cuts.iter().map(|c| Cut { from: names(&c.from), to: names(&c.to) }).collect()
     }
 
-    fn set_cut(&self, cut: BTreeSet<(usize, usize)>) -> Result<()> {
-        let mut current = self.cut.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let pairs: Vec<(Ipv4Addr, Ipv4Addr)> =
-            cut.iter().map(|&(a, b)| (self.nodes[a].ip(), self.nodes[b].ip())).collect();
-        self.fabric.as_ref().expect("a live network has its fabric").set_cut(&pairs)?;
-        *current = cut;
+    /// Whether what `from` sends to `to` is dropped.
+    pub fn is_cut(&self, from: &str, to: &str) -> Result<bool> {
+        let (a, b) = (self.node(from)?.index(), self.node(to)?.index());
+        let cuts = self.cuts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(cuts.iter().any(|c| c.from.contains(&a) && c.to.contains(&b)))
+    }
+
+    fn set_cuts(&self, cuts: Vec<IndexCut>) -> Result<()> {
+        let mut current = self.cuts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let by_index: Vec<(&[usize], &[usize])> = cuts.iter().map(|c| (&c.from[..], &c.to[..])).collect();
+        self.fabric.as_ref().expect("a live network has its fabric").set_cuts(&by_index)?;
+        *current = cuts;
         Ok(())
     }
 }

@@ -111,6 +111,17 @@ pub struct QosRule {
     pub qos: Qos,
 }
 
+/// What a partition or block cuts in a live network: nothing the `from` nodes send reaches
+/// the `to` nodes. A partition into k groups is k cuts (each group from all the others); a
+/// one-way block is one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cut {
+    /// The senders.
+    pub from: Vec<String>,
+    /// The receivers they cannot reach.
+    pub to: Vec<String>,
+}
+
 /// The group of each node (by index, among `names`) for partition `groups`: nodes in no
 /// group form one more group, numbered `groups.len()`. A node may be in one group only.
 pub(crate) fn partition_groups<'a, G, N>(

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 pub(crate) use conditions::{partition_groups, Resolved};
-pub use conditions::{Conditions, QosRule, QosTarget};
+pub use conditions::{Conditions, Cut, QosRule, QosTarget};
 pub(crate) use service::{check_bind_target, check_http_probe, check_name};
 pub use service::{Probe, ServiceSpec};
 

@@ -230,7 +230,8 @@ def test_manifest_network(manifest):
         network.heal()
         assert fetch(node1, "http://node0:8000/hello.txt").returncode == 0
         network.block(1, 0)
-        assert network.cuts == [("node1", "node0")]
+        assert network.cuts == [(("node1",), ("node0",))]
+        assert network.is_cut(1, "node0") and not network.is_cut(node0, node1)
         network.heal()
 
         # A service whose spec names no configuration file has none to configure.
