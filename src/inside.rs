@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::cancel::Cancel;
 use crate::clock::ClockSkew;
 use crate::error::{Context, Error, Result};
+use crate::events::EventLog;
 use crate::ns::{Enter, NodeNamespaces};
 use crate::runtime;
 use crate::wallclock::{Hook, Page, Supervisor};
@@ -76,14 +77,16 @@ impl NodeCtx {
     }
 }
 
-/// What every node of a network shares: the runtime for HTTP probes, what cancels waits, and
-/// the clock supervisor (none when the network runs without per-node wall clocks).
+/// What every node of a network shares: the runtime for HTTP probes, what cancels waits, the
+/// clock supervisor (none when the network runs without per-node wall clocks) and the timeline.
 #[derive(Debug)]
 pub(crate) struct NetCtx {
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) http: reqwest::Client,
     pub(crate) cancel: Cancel,
     pub(crate) supervisor: Option<Supervisor>,
+    /// The run's timeline.
+    pub(crate) events: Arc<EventLog>,
 }
 
 impl NetCtx {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::clock::{ClockReport, ClockSkew};
 use crate::error::{Error, Result};
+use crate::events::EventKind;
 use crate::inside::{Entry, NodeCtx};
 use crate::ns;
 use crate::process::{self, Tie};
@@ -24,7 +25,7 @@ pub struct Node {
     ip: Ipv4Addr,
     dir: PathBuf,
     url: Option<String>,
-    services: Vec<Service>,
+    services: Vec<Arc<Service>>,
 }
 
 impl Node {
@@ -34,7 +35,7 @@ impl Node {
         ip: Ipv4Addr,
         dir: PathBuf,
         url: Option<String>,
-        services: Vec<Service>,
+        services: Vec<Arc<Service>>,
     ) -> Node {
         Node { ctx, index, ip, dir, url, services }
     }
@@ -65,16 +66,16 @@ impl Node {
     }
 
     /// The node's services, in start order.
-    pub fn services(&self) -> &[Service] {
+    pub fn services(&self) -> &[Arc<Service>] {
         &self.services
     }
 
     /// The service called `name`.
     pub fn service(&self, name: &str) -> Result<&Service> {
-        self.services.iter().find(|s| s.name() == name).ok_or_else(|| Error::UnknownService {
+        self.services.iter().find(|s| s.name() == name).map(|s| &**s).ok_or_else(|| Error::UnknownService {
             node: self.name().to_string(),
             service: name.to_string(),
-            known: self.services.iter().map(Service::name).collect::<Vec<_>>().join(", "),
+            known: self.services.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
         })
     }
 
@@ -131,6 +132,7 @@ impl Node {
             // stopped on purpose stays stopped.
             let up_or_died = |s: &Service| s.pid().is_some() || matches!(s.state(), ServiceState::Exited(_));
             for bound in self.services.iter().filter(|s| s.restarts_with(service.name()) && up_or_died(s)) {
+                bound.record(EventKind::Restarted, serde_json::json!({"with": service.name()}));
                 bound.restart()?;
             }
         }
@@ -139,7 +141,7 @@ impl Node {
 
     /// Stops every service in reverse dependency order.
     pub fn stop(&self) -> Result<()> {
-        self.services.iter().rev().try_for_each(Service::stop)
+        self.services.iter().rev().try_for_each(|s| s.stop())
     }
 
     /// Spawns `cmd` inside the node (its network, mount, UTS and time namespaces, with its
@@ -192,8 +194,10 @@ impl Node {
             let offset_ns = if same_offset { page.get().node_time(now) - now } else { skew.realtime.as_nanos() };
             page.set(Setting { offset_ns, base_ns: now, rate_ppb: skew.drift.as_ppb() });
         }
+        let details = serde_json::json!({"skew": skew});
         clock.skew = skew;
         drop(clock);
+        self.ctx.net.events.record(EventKind::Clock, Some(self.name()), None, details);
         let mut report = ClockReport { unreached: self.unreached(), ..ClockReport::default() };
         if restart_needed {
             report.restart_needed =

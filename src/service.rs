@@ -15,9 +15,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
+use serde_json::json;
 
 use crate::config::ConfigFile;
 use crate::error::{Error, Result};
+use crate::events::EventKind;
 use crate::files;
 use crate::inside::{Entry, NodeCtx};
 use crate::process::{self, Table, Tie};
@@ -148,6 +150,9 @@ struct Run {
     spawned: Option<Instant>,
     paused: bool,
     exited: Option<ExitStatus>,
+    /// Set while an operation stops the process: its exit is then that operation's event,
+    /// not one the network notices.
+    stopping: bool,
 }
 
 /// One service on one node.
@@ -187,10 +192,14 @@ impl Service {
         match run.child.as_mut().map(|c| (c.id(), c.try_wait())) {
             Some((pid, Ok(None))) if paused => ServiceState::Paused(pid),
             Some((pid, Ok(None) | Err(_))) => ServiceState::Running(pid),
-            Some((_, Ok(Some(status)))) => {
+            // An operation is stopping it: that operation reaps it and records how it ended.
+            Some((_, Ok(Some(status)))) if run.stopping => ServiceState::Exited(status),
+            Some((pid, Ok(Some(status)))) => {
                 run.child = None;
                 run.paused = false;
                 run.exited = Some(status);
+                let details = json!({"pid": pid, "status": ServiceState::Exited(status).to_string()});
+                self.node.net.events.noticed(EventKind::Exited, &self.node.name, &self.name, details);
                 ServiceState::Exited(status)
             }
             None => run.exited.map_or(ServiceState::Stopped, ServiceState::Exited),
@@ -274,13 +283,13 @@ impl Service {
 
     fn stop_now(&self) -> Result<()> {
         self.terminate();
-        self.finish(Instant::now() + self.launch.stop_timeout)
+        self.finish(Instant::now() + self.launch.stop_timeout, EventKind::Stopped)
     }
 
     /// Kills the service's whole process tree with SIGKILL at once.
     pub fn kill(&self) -> Result<()> {
         let _op = self.operation();
-        self.finish(Instant::now())
+        self.finish(Instant::now(), EventKind::Killed)
     }
 
     /// Freezes the service's processes with SIGSTOP.
@@ -294,6 +303,7 @@ impl Service {
         };
         process::signal(&Table::scan().tree(pid as i32), Signal::SIGSTOP);
         self.lock().paused = true;
+        self.record(EventKind::Paused, json!({"pid": pid}));
         Ok(())
     }
 
@@ -303,6 +313,7 @@ impl Service {
         let mut run = self.lock();
         if let (Some(child), true) = (&run.child, run.paused) {
             process::signal(&Table::scan().tree(child.id() as i32), Signal::SIGCONT);
+            self.record(EventKind::Resumed, json!({"pid": child.id()}));
         }
         run.paused = false;
         Ok(())
@@ -329,6 +340,7 @@ impl Service {
             files::make_dir(data, 0o700)?;
         }
         self.lock().exited = None;
+        self.record(EventKind::Reset, serde_json::Value::Null);
         if was_running {
             self.start_now()?;
         }
@@ -402,7 +414,9 @@ impl Service {
                 Error::io(format!("starting {}/{} ({})", self.node.name, self.name, l.program), e)
             }
         })?;
-        *run = Run { child: Some(child), spawned: Some(Instant::now()), paused: false, exited: None };
+        let pid = child.id();
+        *run = Run { child: Some(child), spawned: Some(Instant::now()), ..Run::default() };
+        self.record(EventKind::Started, json!({"pid": pid}));
         Ok(true)
     }
 
@@ -421,6 +435,8 @@ impl Service {
                 ReadyCheck::Http(url) => self.node.net.http_ok(url),
             };
             if ready {
+                let after = self.lock().spawned.map(|t| t.elapsed().as_secs_f64());
+                self.record(EventKind::Ready, json!({"after": after}));
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -440,7 +456,8 @@ impl Service {
 
     /// Sends SIGTERM to the process group (and SIGCONT if paused) without waiting.
     pub(crate) fn terminate(&self) {
-        let run = self.lock();
+        let mut run = self.lock();
+        run.stopping = true;
         if let Some(child) = &run.child {
             let pid = child.id() as i32;
             process::signal(&[-pid], Signal::SIGTERM);
@@ -450,11 +467,13 @@ impl Service {
         }
     }
 
-    /// Waits for the process to exit until `deadline`, then kills its whole tree and reaps it.
-    pub(crate) fn finish(&self, deadline: Instant) -> Result<()> {
+    /// Waits for the process to exit until `deadline`, then kills its whole tree and reaps it,
+    /// recording it as `event` (stopped or killed).
+    pub(crate) fn finish(&self, deadline: Instant, event: EventKind) -> Result<()> {
+        self.lock().stopping = true;
         self.wait_exit(deadline);
         process::kill_until_gone(|| self.processes(&Table::scan()));
-        self.reap()
+        self.reap(event)
     }
 
     /// Waits until the main process has exited or `deadline` has passed.
@@ -487,12 +506,17 @@ impl Service {
         all
     }
 
-    /// Reaps the main process (once its tree is gone) and marks the service stopped.
-    pub(crate) fn reap(&self) -> Result<()> {
+    /// Reaps the main process (once its tree is gone) and marks the service stopped; a process
+    /// there was is recorded as `event` (stopped or killed).
+    pub(crate) fn reap(&self, event: EventKind) -> Result<()> {
         let mut run = self.lock();
-        let waited = run.child.take().map(|mut child| child.wait());
+        let waited = run.child.take().map(|mut child| (child.id(), child.wait()));
         *run = Run::default();
-        match waited {
+        drop(run);
+        if let Some((pid, Ok(status))) = &waited {
+            self.record(event, json!({"pid": pid, "status": ServiceState::Exited(*status).to_string()}));
+        }
+        match waited.map(|(_, w)| w) {
             Some(Err(e)) => Err(Error::io(format!("waiting for {}/{}", self.node.name, self.name), e)),
             _ => Ok(()),
         }
@@ -513,6 +537,11 @@ impl Service {
             log: self.stderr_log(),
             tail: [self.stderr_log(), self.stdout_log()].iter().map(|p| tail(p, 15)).collect::<Vec<_>>().join(""),
         }
+    }
+
+    /// Records an event of this service, made by the calling thread's actor.
+    pub(crate) fn record(&self, kind: EventKind, details: serde_json::Value) {
+        self.node.net.events.record(kind, Some(&self.node.name), Some(&self.name), details);
     }
 
     fn lock(&self) -> MutexGuard<'_, Run> {

@@ -169,7 +169,8 @@ impl Network {
                 spec.run_root.clone_from(root);
             }
             spec.keep_data |= keep_data;
-            let network = profile.up(&spec)?;
+            let network = netdriver::events::acting_as(netdriver::Actor::Python, || profile.up(&spec))?;
+            network.set_actor(netdriver::Actor::Python);
             *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                 Some((network.id().to_string(), network.run_dir().to_path_buf()));
             match profile.start(&network) {

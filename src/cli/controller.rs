@@ -111,20 +111,23 @@ fn bring_up(args: &UpArgs, cancel: &Cancel) -> Result<Network> {
     let started = Instant::now();
     let mut shown = Instant::now();
     let tty = std::io::stderr().is_terminal();
-    let network = profile.up_with(
-        &spec,
-        &mut |p| {
-            let done = p.done == p.total;
-            if total >= 50 && (done || (tty && shown.elapsed() > Duration::from_millis(250))) {
-                shown = Instant::now();
-                eprint!("\rnetdriver: bringing up nodes: {}/{}", p.done, p.total);
-                if done {
-                    eprintln!(" ({:.2} s)", started.elapsed().as_secs_f64());
+    let network = netdriver::events::acting_as(netdriver::Actor::Cli, || {
+        profile.up_with(
+            &spec,
+            &mut |p| {
+                let done = p.done == p.total;
+                if total >= 50 && (done || (tty && shown.elapsed() > Duration::from_millis(250))) {
+                    shown = Instant::now();
+                    eprint!("\rnetdriver: bringing up nodes: {}/{}", p.done, p.total);
+                    if done {
+                        eprintln!(" ({:.2} s)", started.elapsed().as_secs_f64());
+                    }
                 }
-            }
-        },
-        cancel,
-    )?;
+            },
+            cancel,
+        )
+    })?;
+    network.set_actor(netdriver::Actor::Cli);
     if !spec.services.is_empty() {
         eprintln!("netdriver: starting {} service(s) on {total} node(s)...", spec.services.len());
         profile.start(&network)?;

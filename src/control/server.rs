@@ -165,6 +165,10 @@ impl<'a> Server<'a> {
     }
 
     fn answer(&self, request: &Request) -> Result<Answer> {
+        crate::events::acting_as(crate::events::Actor::Cli, || self.answer_as_cli(request))
+    }
+
+    fn answer_as_cli(&self, request: &Request) -> Result<Answer> {
         let network = self.network;
         Ok(match request {
             Request::Status => Answer::Status(Status::of(network)),
@@ -177,7 +181,7 @@ impl<'a> Server<'a> {
                 let (node, service) = target_of(network, target)?;
                 let services = match service {
                     Some(s) => vec![s],
-                    None => node.services().iter().collect(),
+                    None => node.services().iter().map(|s| &**s).collect(),
                 };
                 let logs = services
                     .into_iter()

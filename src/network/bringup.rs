@@ -12,11 +12,15 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use serde_json::json;
+
+use super::watch::Watcher;
 use super::{capacity, Network, Progress};
 use crate::cancel::Cancel;
 use crate::clock::ClockSkew;
 use crate::config::ConfigFile;
 use crate::error::{Error, Result};
+use crate::events::{EventKind, EventLog};
 use crate::fabric::Fabric;
 use crate::files;
 use crate::gc;
@@ -27,6 +31,7 @@ use crate::process;
 use crate::registry::Registry;
 use crate::runtime::{self, Io};
 use crate::service::{Launch, ReadyCheck, Service};
+
 use crate::spec::{NetworkSpec, Probe};
 use crate::subnet::Subnet;
 use crate::template::{NodeVars, Vars};
@@ -59,6 +64,14 @@ impl Network {
             registry.claim(&spec.name, spec.subnet, spec.nodes.len(), &run_root, spec.keep_data)?
         };
         let subnet = record.subnet.parse()?;
+        let events = files::make_dir(&record.run_dir, 0o755).and_then(|()| EventLog::create(&record.run_dir));
+        let events = match events {
+            Ok(events) => Arc::new(events),
+            Err(e) => {
+                record.remove();
+                return Err(e);
+            }
+        };
         // From here on, Drop reclaims whatever was made if a step fails.
         let mut network = Network {
             record,
@@ -70,10 +83,15 @@ impl Network {
             cuts: Mutex::default(),
             shaping: Mutex::default(),
             cancel: cancel.clone(),
+            events,
+            watcher: None,
             io,
         };
         network.build(spec, progress)?;
+        let details = json!({"nodes": spec.nodes.len(), "subnet": network.subnet.to_string()});
+        network.events.record(EventKind::Up, None, None, details);
         network.apply_conditions(&spec.conditions)?;
+        network.watcher = Some(Watcher::start(&network.nodes));
         Ok(network)
     }
 
@@ -95,7 +113,6 @@ impl Network {
             subnet: &subnet_text,
             host: self.subnet.host(),
         };
-        files::make_dir(&run_dir, 0o755)?;
         let hosts = run_dir.join(HOSTS_FILE);
         files::write_file(&hosts, hosts_file(self.subnet.host(), &vars).as_bytes(), 0o644)?;
 
@@ -131,6 +148,7 @@ impl Network {
                 .map_err(|e| Error::io("building the HTTP client", std::io::Error::other(e)))?,
             cancel: self.cancel.clone(),
             supervisor,
+            events: self.events.clone(),
         });
         // Namespaces are made on one thread while this one links them up, a batch of nodes
         // at a time with their netlink requests in flight together: the two kinds of kernel
@@ -188,7 +206,7 @@ impl Network {
                         .services
                         .iter()
                         .zip(plan.launches.clone())
-                        .map(|(s, l)| Service::new(s.name.clone(), ctx.clone(), l))
+                        .map(|(s, l)| Arc::new(Service::new(s.name.clone(), ctx.clone(), l)))
                         .collect();
                     let ip = subnet.node(index);
                     self.nodes.push(Node::new(ctx, index, ip, plan.dir.clone(), plan.url.clone(), services));

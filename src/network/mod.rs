@@ -5,14 +5,16 @@ mod capacity;
 mod conditions;
 mod partition;
 mod qos;
+mod watch;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::cancel::Cancel;
 use crate::error::Result;
+use crate::events::{self, Actor, Event, EventKind, EventLog};
 use crate::fabric::Fabric;
 use crate::files;
 use crate::node::{self, Node};
@@ -51,6 +53,10 @@ pub struct Network {
     shaping: Mutex<qos::Shaping>,
     /// Raised to end the network's waits (readiness, a profile's settling) at once.
     cancel: Cancel,
+    /// The run's timeline.
+    events: Arc<EventLog>,
+    /// Notices services that exit on their own; stopped first at teardown.
+    watcher: Option<watch::Watcher>,
     /// Drives netlink and HTTP probes; the last field, so dropped after the fabric.
     io: Io,
 }
@@ -121,7 +127,7 @@ impl Network {
     /// all nodes at once and then awaited, so that members of a cluster can find each other.
     pub fn start(&self) -> Result<()> {
         for level in &self.levels {
-            let services = || self.nodes.iter().flat_map(|n| level.iter().map(|&s| &n.services()[s]));
+            let services = || self.nodes.iter().flat_map(|n| level.iter().map(|&s| &*n.services()[s]));
             let _ops: Vec<_> = services().map(Service::operation).collect();
             for node in &self.nodes {
                 self.cancel.check(|| format!("starting services (at {})", node.name()))?;
@@ -145,7 +151,7 @@ impl Network {
     /// Stops every service on every node, level by level in reverse, each level at once.
     pub fn stop(&self) -> Result<()> {
         for level in self.levels.iter().rev() {
-            let services = || self.nodes.iter().flat_map(|n| level.iter().map(|&s| &n.services()[s]));
+            let services = || self.nodes.iter().flat_map(|n| level.iter().map(|&s| &*n.services()[s]));
             let _ops: Vec<_> = services().map(Service::operation).collect();
             services().for_each(Service::terminate);
             let grace = services().map(Service::stop_timeout).max().unwrap_or_default();
@@ -156,7 +162,7 @@ impl Network {
                 let table = process::Table::scan();
                 services().flat_map(|s| s.processes(&table)).collect()
             });
-            services().try_for_each(Service::reap)?;
+            services().try_for_each(|s| s.reap(EventKind::Stopped))?;
         }
         Ok(())
     }
@@ -164,6 +170,27 @@ impl Network {
     /// Tears the network down, reporting the first error (Drop does the same silently).
     pub fn down(mut self) -> Result<()> {
         self.teardown()
+    }
+
+    /// The run's timeline so far (`<run_dir>/events.jsonl`, kept after teardown).
+    pub fn events(&self) -> Result<Vec<Event>> {
+        events::read(self.events.path())
+    }
+
+    /// The file of the run's timeline.
+    pub fn events_file(&self) -> &Path {
+        self.events.path()
+    }
+
+    /// Records the changes made by threads that name no [`Actor`] (see [`events::acting_as`])
+    /// as `actor`'s: the face that drives the network (the library's default).
+    pub fn set_actor(&self, actor: Actor) {
+        self.events.set_default_actor(actor);
+    }
+
+    /// Records an event made by the calling thread's actor.
+    pub(crate) fn note(&self, kind: EventKind, node: Option<&str>, details: serde_json::Value) {
+        self.events.record(kind, node, None, details);
     }
 
     /// The record that names what this network made.
@@ -176,12 +203,14 @@ impl Network {
             self.record.remove();
             return Ok(());
         }
+        self.watcher = None;
+        self.events.record(EventKind::Down, None, None, serde_json::Value::Null);
         let stopped = self.stop();
         node::kill_leftovers(&self.nodes);
         let destroyed = self.fabric.take().map_or(Ok(()), Fabric::destroy);
         let mut removed = Ok(());
         for node in self.nodes.drain(..) {
-            let data = node.services().iter().map(Service::data_dir).filter(|_| !self.keep_data);
+            let data = node.services().iter().map(|s| s.data_dir()).filter(|_| !self.keep_data);
             for dir in
                 std::iter::once(node.dir().join("tmp").as_path()).chain(data).map(Path::to_path_buf).collect::<Vec<_>>()
             {

@@ -4,8 +4,11 @@
 //! from a group to everyone else; a block is one), so a partition of 10,000 nodes takes
 //! about k·N entries, not the N² of the pairs it cuts.
 
+use serde_json::json;
+
 use super::Network;
 use crate::error::{Error, Result};
+use crate::events::EventKind;
 use crate::spec::{self, Cut};
 
 /// A [`Cut`] by node index.
@@ -32,6 +35,10 @@ impl Network {
     {
         let group_of = spec::partition_groups(groups, self.node_names())?;
         let count = group_of.iter().copied().max().map_or(0, |g| g + 1);
+        let names = |g: usize| -> Vec<&str> {
+            (0..group_of.len()).filter(|&i| group_of[i] == g).map(|i| self.nodes[i].name()).collect()
+        };
+        let details = json!({"groups": (0..count).map(names).filter(|g| !g.is_empty()).collect::<Vec<_>>()});
         let nodes = || 0..group_of.len();
         let cuts = (0..count)
             .map(|g| IndexCut {
@@ -40,7 +47,9 @@ impl Network {
             })
             .filter(|c| !c.from.is_empty() && !c.to.is_empty())
             .collect();
-        self.set_cuts(cuts)
+        self.set_cuts(cuts)?;
+        self.note(EventKind::Partition, None, details);
+        Ok(())
     }
 
     /// Drops everything `from` sends to `to`, one way: packets from `to` still arrive at
@@ -54,12 +63,17 @@ impl Network {
         if !cuts.iter().any(|c| c.from.contains(&a) && c.to.contains(&b)) {
             cuts.push(IndexCut { from: vec![a], to: vec![b] });
         }
-        self.set_cuts(cuts)
+        self.set_cuts(cuts)?;
+        let (from, to) = (self.nodes[a].name(), self.nodes[b].name());
+        self.note(EventKind::Block, Some(from), json!({"from": from, "to": to}));
+        Ok(())
     }
 
     /// Removes every partition and block.
     pub fn heal(&self) -> Result<()> {
-        self.set_cuts(Vec::new())
+        self.set_cuts(Vec::new())?;
+        self.note(EventKind::Heal, None, serde_json::Value::Null);
+        Ok(())
     }
 
     /// The current cuts, by node name, in the order they were made.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Network;
 use crate::error::Result;
+use crate::events::EventKind;
 use crate::fabric::Sender;
 use crate::shaping::Qos;
 use crate::spec::{QosTarget, Resolved};
@@ -26,7 +27,19 @@ impl Network {
     /// send setting, then b's receive setting, or in its place the a-to-b pair setting.
     pub fn configure_qos(&self, target: &QosTarget, qos: Qos) -> Result<()> {
         qos.validate()?;
-        match target.resolve(self.node_names())? {
+        let resolved = target.resolve(self.node_names())?;
+        let node = match resolved {
+            Resolved::Node(i, _) | Resolved::Pair(i, _, _) => self.nodes[i].name().to_string(),
+        };
+        self.shape(resolved, qos)?;
+        let details = serde_json::json!({"target": target, "qos": qos});
+        let kind = if qos == Qos::default() { EventKind::QosCleared } else { EventKind::Qos };
+        self.note(kind, Some(&node), details);
+        Ok(())
+    }
+
+    fn shape(&self, resolved: Resolved, qos: Qos) -> Result<()> {
+        match resolved {
             Resolved::Node(i, direction) => self.reshape(|s| {
                 if direction.sends() {
                     set(&mut s.send, i, qos);
@@ -46,7 +59,9 @@ impl Network {
 
     /// Removes every shaping: all links are plain again.
     pub fn clear_qos(&self) -> Result<()> {
-        self.reshape(|s| *s = Shaping::default())
+        self.reshape(|s| *s = Shaping::default())?;
+        self.note(EventKind::QosCleared, None, serde_json::Value::Null);
+        Ok(())
     }
 
     /// Applies `change` to the shaping and rebuilds the qdiscs of the nodes it touches.
