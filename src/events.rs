@@ -7,14 +7,14 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::files;
 
 /// The file's name in the run directory.
@@ -215,10 +215,41 @@ impl EventLog {
     }
 }
 
+/// How often [`watch`] looks for new lines.
+const POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Calls `each` with every event of the timeline at `path` and its line, in order; with
+/// `follow`, goes on with the lines appended later, until the network's `down` event.
+pub fn watch(path: &Path, follow: bool, mut each: impl FnMut(&Event, &str)) -> Result<()> {
+    let mut file = File::open(path).map_err(|e| {
+        Error::invalid(
+            "events",
+            format!(
+                "cannot read {} ({e}): give the run directory of a network (where its logs are; see `netdriver status`)",
+                path.display()
+            ),
+        )
+    })?;
+    let mut pending = String::new();
+    loop {
+        file.read_to_string(&mut pending).context(|| format!("reading {}", path.display()))?;
+        let complete = pending.rfind('\n').map_or(0, |end| end + 1);
+        let lines: String = pending.drain(..complete).collect();
+        let events = parse(&lines).map_err(|(line, e)| Error::invalid(format!("{}:{line}", path.display()), e))?;
+        for (event, line) in events.iter().zip(lines.lines().filter(|l| !l.trim().is_empty())) {
+            each(event, line);
+        }
+        if !follow || events.iter().any(|e| e.kind == EventKind::Down) {
+            return Ok(());
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 /// The events of the timeline at `path`, in order. A last line being written is left out.
 pub fn read(path: &Path) -> Result<Vec<Event>> {
     let text = std::fs::read_to_string(path).context(|| format!("reading {}", path.display()))?;
-    parse(&text).map_err(|(line, e)| crate::error::Error::invalid(format!("{}:{line}", path.display()), e))
+    parse(&text).map_err(|(line, e)| Error::invalid(format!("{}:{line}", path.display()), e))
 }
 
 /// The events of a timeline's text; on a malformed line, its number and the error.

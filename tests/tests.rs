@@ -10,6 +10,7 @@ mod common;
 mod conditions;
 mod errors;
 mod etcd;
+mod events;
 mod hardening;
 mod load;
 mod network;

@@ -49,6 +49,7 @@ from ._netdriver import (
     UnknownNodeError,
     UnknownServiceError,
 )
+from ._events import format_event, read_events
 from ._network import Network
 from ._node import BigchainDBNode, ClockReport, Node, Service, TendermintNode
 
@@ -60,6 +61,8 @@ os.environ.setdefault("NETDRIVER_SUPERVISOR", json.dumps([sys.executable, "-m", 
 
 __all__ = [
     "Network",
+    "read_events",
+    "format_event",
     "Node",
     "Service",
     "TendermintNode",

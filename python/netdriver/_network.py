@@ -5,10 +5,11 @@ import numbers
 import threading
 import weakref
 from os import PathLike, fspath
-from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
 
 from . import _netdriver
 from ._convert import _qos_settings
+from ._events import read_events
 from ._netdriver import InvalidError
 from ._node import NODE_CLASSES, Node, NodeRef, _key
 
@@ -128,6 +129,14 @@ class Network:
     def id(self) -> Optional[str]:
         """The run id (part of every name the run makes); the last run's once stopped."""
         return self._net.id
+
+    def events(self) -> List[Dict[str, Any]]:
+        """The run's timeline (``<run_dir>/events.jsonl``, kept after teardown): every change
+        made on the network, by whom (``by``: python, cli, nemesis, library, or network for
+        what it noticed), and every service state change, as dicts with ``t`` (seconds since
+        the bring-up began), ``wall``, ``kind``, ``node``, ``service`` and ``details``. The
+        last run's once stopped; empty before the first start."""
+        return read_events(self.run_dir) if self.run_dir is not None else []
 
     @property
     def run_dir(self) -> Optional[str]:

@@ -17,8 +17,9 @@ or per test by a marker, which wins::
         network.start(4)
 
 Logs: a run's logs stay in its run directory (``network.run_dir``). After a failed test the
-plugin keeps them and adds a "netdriver" section to the report naming the run directory, each
-service's log files and the last lines of each stderr log; after a passing test it deletes the
+plugin keeps them and adds a "netdriver" section to the report naming the run directory, its
+timeline (``events.jsonl``) with its last events, each service's log files and the last lines
+of each stderr log; after a passing test it deletes the
 run directory, unless ``--netdriver-keep-logs`` is given.
 
 Under pytest-xdist every worker's networks are named after the worker and the test
@@ -38,6 +39,9 @@ import netdriver
 _REPORTS = pytest.StashKey[Dict[str, pytest.TestReport]]()
 _NETWORKS = pytest.StashKey[List[netdriver.Network]]()
 _REPORTED = pytest.StashKey[Set[str]]()
+
+#: How many of the last events of the timeline a failure report shows.
+EVENT_LINES = 20
 
 #: How many lines of each stderr log a failure report shows.
 TAIL_LINES = 10
@@ -181,6 +185,16 @@ def log_report(run_dir: str, tail: int = TAIL_LINES) -> str:
     if not root.is_dir():
         out.append("  (gone)")
         return "\n".join(out)
+    timeline = root / "events.jsonl"
+    if timeline.is_file():
+        try:
+            events = netdriver.read_events(root)
+        except netdriver.NetdriverError as e:
+            out.append(f"timeline: {timeline} (unreadable: {e})")
+        else:
+            shown = events[-EVENT_LINES:]
+            out.append(f"timeline: {timeline} ({len(events)} events; `netdriver events {root}`), the last {len(shown)}:")
+            out.extend(f"  | {netdriver.format_event(e)}" for e in shown)
     for node in sorted((p for p in root.iterdir() if p.is_dir()), key=_natural):
         for service in sorted(p for p in node.iterdir() if p.is_dir() and (p / "stderr.log").exists()):
             out.append(f"{node.name}/{service.name}:")

@@ -22,11 +22,21 @@ fn _supervise() {
     netdriver::wallclock::supervise()
 }
 
+/// The events of the timeline in `run_dir` (`events.jsonl`), each as its JSON line.
+#[pyfunction]
+fn read_events(run_dir: std::path::PathBuf) -> PyResult<Vec<String>> {
+    let mut lines = Vec::new();
+    netdriver::events::watch(&run_dir.join(netdriver::events::FILE), false, |_, line| lines.push(line.to_string()))
+        .map_err(errors::to_py)?;
+    Ok(lines)
+}
+
 /// The extension module.
 #[pymodule]
 fn _netdriver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<network::Network>()?;
     m.add_function(wrap_pyfunction!(_supervise, m)?)?;
+    m.add_function(wrap_pyfunction!(read_events, m)?)?;
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

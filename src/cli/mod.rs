@@ -1,6 +1,7 @@
 //! Command-line face: parses arguments and translates them into library calls.
 
 mod controller;
+mod events;
 mod remote;
 
 use std::path::PathBuf;
@@ -118,6 +119,17 @@ enum Cmd {
         /// Restart the node's running services so they get the new clocks now.
         #[arg(long)]
         restart: bool,
+    },
+    /// Print a run's timeline (events.jsonl): every change and service state change.
+    Events {
+        /// A run directory (default: the live network's), e.g. one a finished run left.
+        run_dir: Option<PathBuf>,
+        /// Print the JSON lines as they are.
+        #[arg(long)]
+        json: bool,
+        /// Keep printing new events until the network is torn down.
+        #[arg(short, long)]
+        follow: bool,
     },
     /// Reclaim what networks whose controller died left behind.
     Gc,
@@ -245,6 +257,7 @@ pub(crate) fn main() -> ExitCode {
             };
             remote::clock(network, &node, skew, restart)
         }
+        Cmd::Events { run_dir, json, follow } => events::events(network, run_dir.as_deref(), json, follow),
         Cmd::Gc => remote::gc(),
     };
     result.unwrap_or_else(|e| {

@@ -5,6 +5,7 @@ Needs root; the kvstore tests need Tendermint (on PATH or in /opt/netdriver/bin)
 
 import datetime
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -233,6 +234,11 @@ def test_manifest_network(manifest):
         assert network.cuts == [(("node1",), ("node0",))]
         assert network.is_cut(1, "node0") and not network.is_cut(node0, node1)
         network.heal()
+        # The timeline holds what this test did, as Python did it, in order.
+        kinds = [(e["kind"], e["by"]) for e in network.events() if e["kind"] in ("partition", "block", "heal")]
+        assert kinds == [("partition", "python"), ("heal", "python"), ("block", "python"), ("heal", "python")]
+        block = next(e for e in network.events() if e["kind"] == "block")
+        assert block["details"] == {"from": "node1", "to": "node0"} and block["node"] == "node1"
 
         # A service whose spec names no configuration file has none to configure.
         with pytest.raises(netdriver.InvalidError, match="has no configuration file; its spec names one with `config`"):
@@ -484,6 +490,9 @@ def test_plugin_logs_and_teardown(pytester_run, manifest, tmp_path):
     assert "netdriver logs (kept)" in result.stdout
     assert f"stderr: {by_name['test_fails'][1]}/node1/web/stderr.log" in result.stdout
     assert "| --- netdriver: web: running" in result.stdout
+    # The timeline too: its file and its last events, the failing test's start among them.
+    assert f"timeline: {by_name['test_fails'][1]}/events.jsonl (" in result.stdout
+    assert re.search(r"\| +[0-9.]+s  node1/web +ready .*\(by python\)", result.stdout), result.stdout
     for name in ("test_fails", "test_raises"):
         shutil.rmtree(by_name[name][1])
 
