@@ -203,6 +203,15 @@ class Network:
         """Removes every partition and block."""
         self._net.heal()
 
+    def wait_converged(self, timeout: Union[float, str] = 60) -> Dict[str, Any]:
+        """Waits until the nodes agree: every node has the block the most advanced one had when
+        the wait began, the same one (kvstore and bigchaindb). ``timeout``: seconds, or a
+        duration such as ``"90s"``. Returns ``{"height", "block_hash", "app_hash"}``; raises
+        StateError naming the nodes behind if they do not agree in time."""
+        seconds = f"{float(timeout)}s" if isinstance(timeout, (int, float)) else str(timeout)
+        height, block_hash, app_hash = self._net.wait_converged(seconds)
+        return {"height": height, "block_hash": block_hash, "app_hash": app_hash}
+
     @property
     def cuts(self) -> List[Tuple[Tuple[str, ...], Tuple[str, ...]]]:
         """The current cuts, in the order they were made: (senders, receivers) tuples of node

@@ -390,6 +390,14 @@ impl Network {
         self.with(py, |n| n.block(a, b))
     }
 
+    /// Waits until the nodes agree (see `Profile::wait_converged`): (height, block hash, app
+    /// hash). `timeout` is a duration such as "60s".
+    fn wait_converged(&self, py: Python<'_>, timeout: &str) -> PyResult<(u64, String, String)> {
+        let timeout = netdriver::units::parse_duration(timeout).py_err()?;
+        let profile = self.profile.clone();
+        self.with(py, move |n| profile.wait_converged(n, timeout)).map(|c| (c.height, c.block_hash, c.app_hash))
+    }
+
     /// Removes every partition and block.
     fn heal(&self, py: Python<'_>) -> PyResult<()> {
         self.with(py, netdriver::Network::heal)

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::database::Database;
-use super::tendermint::Tendermint;
+use super::tendermint::{Converged, Tendermint};
 use super::Profile;
 use crate::config::{write_file, Format};
 use crate::error::{Context, Error, Result};
@@ -116,6 +116,10 @@ impl Profile for BigchainDb {
 
     fn settle(&self, network: &Network) -> Result<()> {
         self.tendermint.wait_for_first_block(network)
+    }
+
+    fn wait_converged(&self, network: &Network, timeout: Duration) -> Result<Converged> {
+        self.tendermint.wait_converged(network, timeout)
     }
 }
 

@@ -2,10 +2,11 @@
 //! application, the lightest real consensus network there is.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::json;
 
-use super::tendermint::Tendermint;
+use super::tendermint::{Converged, Tendermint};
 use super::Profile;
 use crate::error::Result;
 use crate::network::Network;
@@ -53,5 +54,9 @@ impl Profile for Kvstore {
 
     fn settle(&self, network: &Network) -> Result<()> {
         self.tendermint.wait_for_first_block(network)
+    }
+
+    fn wait_converged(&self, network: &Network, timeout: Duration) -> Result<Converged> {
+        self.tendermint.wait_converged(network, timeout)
     }
 }

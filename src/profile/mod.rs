@@ -20,9 +20,11 @@ pub mod tendermint;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use bigchaindb::{BigchainDb, BigchainDbNode};
 pub use kvstore::Kvstore;
+pub use tendermint::Converged;
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
@@ -44,6 +46,17 @@ pub trait Profile: Debug + Send + Sync {
     /// Waits, after the first start of every service, until the network is usable (for a
     /// chain: its first block is committed).
     fn settle(&self, network: &Network) -> Result<()>;
+
+    /// Waits until the nodes agree on the state (for a chain: every node has the block the
+    /// most advanced one had when the wait began, the same one): what a test asks after
+    /// faults. Profiles without such a notion say so.
+    fn wait_converged(&self, network: &Network, timeout: Duration) -> Result<Converged> {
+        let _ = (network, timeout);
+        Err(Error::invalid(
+            "wait_converged",
+            format!("the {} profile has no notion of convergence (kvstore and bigchaindb do)", self.name()),
+        ))
+    }
 
     /// Brings up `spec` (from [`Profile::spec`], maybe adjusted) and prepares it; services are
     /// not started.

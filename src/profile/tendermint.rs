@@ -150,7 +150,7 @@ impl Tendermint {
         let timeout = Duration::from_secs(60 + 2 * network.nodes().len() as u64);
         let deadline = std::time::Instant::now() + timeout;
         for node in network.nodes() {
-            let url = format!("http://{}:{RPC_PORT}/status", node.ip());
+            let url = rpc_url(node, "status");
             loop {
                 network.cancel().check(|| format!("waiting for {}'s first block", node.name()))?;
                 let height = node.http_text(&url).and_then(|text| {
@@ -173,6 +173,59 @@ impl Tendermint {
         Ok(())
     }
 
+    /// Waits until the nodes agree: every node has the block at the height the most advanced
+    /// one had when the wait began, and the same one (its hash, and the app hash in its
+    /// header), so a node that lagged or was cut off has caught up. A live chain goes on
+    /// making blocks meanwhile; that does not keep it from converging.
+    pub fn wait_converged(&self, network: &Network, timeout: Duration) -> Result<Converged> {
+        let deadline = std::time::Instant::now() + timeout;
+        let height_of = |node: &crate::node::Node| -> Option<u64> {
+            let status: Value = serde_json::from_str(&node.http_text(&rpc_url(node, "status"))?).ok()?;
+            status["result"]["sync_info"]["latest_block_height"].as_str()?.parse().ok()
+        };
+        let block_of = |node: &crate::node::Node, height: u64| -> Option<(String, String)> {
+            let block: Value =
+                serde_json::from_str(&node.http_text(&rpc_url(node, &format!("block?height={height}")))?).ok()?;
+            let result = &block["result"];
+            // Tendermint 0.31 puts the block's id under `block_meta`, later ones at the top.
+            let id =
+                if result["block_id"].is_object() { &result["block_id"] } else { &result["block_meta"]["block_id"] };
+            Some((id["hash"].as_str()?.to_string(), result["block"]["header"]["app_hash"].as_str()?.to_string()))
+        };
+        let mut target = None;
+        loop {
+            network.cancel().check(|| "waiting for the nodes to converge".into())?;
+            let heights: Vec<Option<u64>> = network.nodes().iter().map(height_of).collect();
+            let target = *target.get_or_insert_with(|| heights.iter().flatten().max().copied().unwrap_or(1));
+            let behind: Vec<String> = network
+                .nodes()
+                .iter()
+                .zip(&heights)
+                .filter(|(_, h)| h.is_none_or(|h| h < target))
+                .map(|(n, h)| format!("{} at {}", n.name(), h.map_or("no answer".into(), |h| h.to_string())))
+                .collect();
+            let last = if behind.is_empty() {
+                let blocks: Vec<Option<(String, String)>> =
+                    network.nodes().iter().map(|n| block_of(n, target)).collect();
+                match blocks.first() {
+                    Some(Some((hash, app_hash))) if blocks.iter().all(|b| b.as_ref() == blocks[0].as_ref()) => {
+                        return Ok(Converged { height: target, block_hash: hash.clone(), app_hash: app_hash.clone() });
+                    }
+                    _ => format!("the nodes' blocks at height {target} differ or did not answer: {blocks:?}"),
+                }
+            } else {
+                format!("behind height {target}: {}", behind.join(", "))
+            };
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::State(format!(
+                    "the nodes did not converge within {timeout:?}: {last}; see their tendermint logs in {}",
+                    network.run_dir().display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Runs `init` in `home` and returns the node's id.
     fn init(&self, home: &Path) -> Result<String> {
         let home_arg = home.as_os_str();
@@ -180,6 +233,22 @@ impl Tendermint {
         let id = run(Command::new(&self.binary).arg(self.subcommand("show-node-id")).arg("--home").arg(home_arg))?;
         Ok(id.trim().to_string())
     }
+}
+
+/// Where the nodes agreed ([`Tendermint::wait_converged`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Converged {
+    /// The height every node has.
+    pub height: u64,
+    /// The hash of the block at that height, the same on every node.
+    pub block_hash: String,
+    /// The application's state hash in that block's header.
+    pub app_hash: String,
+}
+
+/// The URL of `path` on the node's Tendermint RPC.
+fn rpc_url(node: &crate::node::Node, path: &str) -> String {
+    format!("http://{}:{RPC_PORT}/{path}", node.ip())
 }
 
 /// Runs `cmd` to completion and returns its standard output; a failure names the command and its

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+import netdriver
+
 from chain import assert_everywhere, has_transaction, post, signed_create, wait_for_transaction
 
 
@@ -49,10 +51,15 @@ def test_a_reset_node_replays_the_chain(network):
     node = network.nodes[2]
 
     node.stop()
+    with pytest.raises(netdriver.StateError, match="node2 at no answer"):
+        network.wait_converged("2s")
     node.reset_db()
     node.reset_tendermint()
     node.start()
 
+    # The replayed node agrees with the others on the chain, and serves the transaction.
+    converged = network.wait_converged(90)
+    assert converged["height"] >= 1 and len(converged["app_hash"]) > 0, converged
     assert_everywhere(network, tx)
 
 
