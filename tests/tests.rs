@@ -19,3 +19,4 @@ mod qos;
 mod scale;
 mod services;
 mod signals;
+mod timeline;
