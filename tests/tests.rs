@@ -20,3 +20,4 @@ mod qos;
 mod scale;
 mod services;
 mod signals;
+mod timeline;

@@ -133,6 +133,14 @@ enum Cmd {
     },
     /// Reclaim what networks whose controller died left behind.
     Gc,
+    /// Draw a run's timeline (RUN_DIR/events.jsonl) as one self-contained HTML page.
+    Timeline {
+        /// The run's directory, e.g. /var/tmp/netdriver/NAME-ID (kept after teardown).
+        run_dir: PathBuf,
+        /// Where to write the page (default: RUN_DIR/timeline.html).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Bring-up options shared by `up` and `run`.
@@ -216,6 +224,14 @@ enum Stream {
     Both,
 }
 
+/// `netdriver timeline`: writes the page and prints its path.
+fn timeline(run_dir: &std::path::Path, output: Option<PathBuf>) -> netdriver::Result<ExitCode> {
+    let out = output.unwrap_or_else(|| run_dir.join("timeline.html"));
+    netdriver::timeline::write(run_dir, &out)?;
+    println!("{}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs the command line; errors are printed with their cause and fix.
 pub(crate) fn main() -> ExitCode {
     let args = Args::parse();
@@ -259,6 +275,7 @@ pub(crate) fn main() -> ExitCode {
         }
         Cmd::Events { run_dir, json, follow } => events::events(network, run_dir.as_deref(), json, follow),
         Cmd::Gc => remote::gc(),
+        Cmd::Timeline { run_dir, output } => timeline(&run_dir, output),
     };
     result.unwrap_or_else(|e| {
         eprintln!("netdriver: error: {e}");
