@@ -49,7 +49,7 @@ from ._netdriver import (
     UnknownNodeError,
     UnknownServiceError,
 )
-from ._events import format_event, read_events
+from ._events import format_event, read_events, write_timeline
 from ._network import Network
 from ._node import BigchainDBNode, ClockReport, Node, Service, TendermintNode
 
@@ -62,6 +62,7 @@ os.environ.setdefault("NETDRIVER_SUPERVISOR", json.dumps([sys.executable, "-m", 
 __all__ = [
     "Network",
     "read_events",
+    "write_timeline",
     "format_event",
     "Node",
     "Service",

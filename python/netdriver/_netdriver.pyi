@@ -97,6 +97,8 @@ class _ClockReport(TypedDict):
 def _supervise() -> NoReturn: ...
 def read_events(run_dir: str) -> List[str]:
     """The JSON lines of the timeline in run_dir (events.jsonl)."""
+def write_timeline(run_dir: str, out: str) -> None:
+    """Writes the picture of the run in run_dir (an HTML page with an SVG) to out."""
 
 class Network:
     """A network of one profile: brought up by start(n), torn down by stop()."""

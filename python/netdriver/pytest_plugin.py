@@ -18,7 +18,8 @@ or per test by a marker, which wins::
 
 Logs: a run's logs stay in its run directory (``network.run_dir``). After a failed test the
 plugin keeps them and adds a "netdriver" section to the report naming the run directory, its
-timeline (``events.jsonl``) with its last events, each service's log files and the last lines
+timeline (``events.jsonl``) with its last events, a picture of the run (``timeline.html``,
+written then), each service's log files and the last lines
 of each stderr log; after a passing test it deletes the
 run directory, unless ``--netdriver-keep-logs`` is given.
 
@@ -195,6 +196,12 @@ def log_report(run_dir: str, tail: int = TAIL_LINES) -> str:
             shown = events[-EVENT_LINES:]
             out.append(f"timeline: {timeline} ({len(events)} events; `netdriver events {root}`), the last {len(shown)}:")
             out.extend(f"  | {netdriver.format_event(e)}" for e in shown)
+            picture = root / "timeline.html"
+            try:
+                netdriver.write_timeline(root, picture)
+                out.append(f"picture of the run: {picture} (open it in a browser)")
+            except netdriver.NetdriverError as e:
+                out.append(f"picture of the run: not written ({e})")
     for node in sorted((p for p in root.iterdir() if p.is_dir()), key=_natural):
         for service in sorted(p for p in node.iterdir() if p.is_dir() and (p / "stderr.log").exists()):
             out.append(f"{node.name}/{service.name}:")

@@ -31,12 +31,20 @@ fn read_events(run_dir: std::path::PathBuf) -> PyResult<Vec<String>> {
     Ok(lines)
 }
 
+/// Writes the picture of the run in `run_dir` (its timeline as an HTML page with an SVG) to
+/// `out`.
+#[pyfunction]
+fn write_timeline(run_dir: std::path::PathBuf, out: std::path::PathBuf) -> PyResult<()> {
+    netdriver::timeline::write(&run_dir, &out).map_err(errors::to_py)
+}
+
 /// The extension module.
 #[pymodule]
 fn _netdriver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<network::Network>()?;
     m.add_function(wrap_pyfunction!(_supervise, m)?)?;
     m.add_function(wrap_pyfunction!(read_events, m)?)?;
+    m.add_function(wrap_pyfunction!(write_timeline, m)?)?;
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

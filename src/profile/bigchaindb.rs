@@ -118,6 +118,10 @@ impl Profile for BigchainDb {
         self.tendermint.wait_for_first_block(network)
     }
 
+    fn fault_services(&self) -> Option<&'static [&'static str]> {
+        Some(&[DB, BIGCHAINDB, TENDERMINT])
+    }
+
     fn wait_converged(&self, network: &Network, timeout: Duration) -> Result<Converged> {
         self.tendermint.wait_converged(network, timeout)
     }

@@ -56,6 +56,10 @@ impl Profile for Kvstore {
         self.tendermint.wait_for_first_block(network)
     }
 
+    fn fault_services(&self) -> Option<&'static [&'static str]> {
+        Some(&["tendermint"])
+    }
+
     fn wait_converged(&self, network: &Network, timeout: Duration) -> Result<Converged> {
         self.tendermint.wait_converged(network, timeout)
     }

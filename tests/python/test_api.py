@@ -492,6 +492,8 @@ def test_plugin_logs_and_teardown(pytester_run, manifest, tmp_path):
     assert "| --- netdriver: web: running" in result.stdout
     # The timeline too: its file and its last events, the failing test's start among them.
     assert f"timeline: {by_name['test_fails'][1]}/events.jsonl (" in result.stdout
+    picture = Path(by_name["test_fails"][1], "timeline.html")
+    assert f"picture of the run: {picture}" in result.stdout and 'id="lane-node1"' in picture.read_text()
     assert re.search(r"\| +[0-9.]+s  node1/web +ready .*\(by python\)", result.stdout), result.stdout
     for name in ("test_fails", "test_raises"):
         shutil.rmtree(by_name[name][1])
