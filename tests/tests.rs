@@ -12,6 +12,7 @@ mod errors;
 mod etcd;
 mod hardening;
 mod load;
+mod nemesis;
 mod network;
 mod partition;
 mod profiles;
