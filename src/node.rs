@@ -233,6 +233,32 @@ impl Node {
         self.ctx.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).skew.clone()
     }
 
+    /// Whether the node has a wall clock of its own (the network was brought up with
+    /// [`NetworkSpec::wall_clock`]), so that its offset and drift can change.
+    ///
+    /// [`NetworkSpec::wall_clock`]: crate::spec::NetworkSpec::wall_clock
+    pub fn has_wall_clock(&self) -> bool {
+        self.ctx.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).page.is_some()
+    }
+
+    /// The node's clocks as they are, for [`Node::restore_clock`].
+    pub(crate) fn saved_clock(&self) -> SavedClock {
+        let clock = self.ctx.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        SavedClock { skew: clock.skew.clone(), wall: clock.page.as_ref().map(Page::get) }
+    }
+
+    /// Puts the node's clocks back as `saved` had them: the setting, and the wall clock on the
+    /// line it was on then, as if the changes since had not happened (what a drift gained
+    /// meanwhile is taken back too).
+    pub(crate) fn restore_clock(&self, saved: &SavedClock) -> Result<()> {
+        self.configure_clock(saved.skew.clone(), false)?;
+        let mut clock = self.ctx.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let (Some(page), Some(wall)) = (&mut clock.page, saved.wall) {
+            page.set(wall);
+        }
+        Ok(())
+    }
+
     /// Runs `argv` inside the node to completion and collects its output.
     pub fn exec<I, S>(&self, argv: I) -> Result<Output>
     where
@@ -280,6 +306,15 @@ impl Node {
         process::prepare(cmd, entry.enter, Tie::Command, entry.hook.clone());
         Ok(entry)
     }
+}
+
+/// A node's clocks at one moment ([`Node::saved_clock`]).
+#[derive(Debug, Clone)]
+pub(crate) struct SavedClock {
+    /// The setting.
+    pub(crate) skew: ClockSkew,
+    /// The wall clock's page, if the node has one.
+    wall: Option<Setting>,
 }
 
 /// Kills every process left in the nodes' network namespaces.

@@ -6,7 +6,8 @@
 //! delay, and a stalled emulator only adds to that. So a delay is read from a low percentile of
 //! many pings after a warm-up, and compared with a calibration through the very same qdiscs
 //! (1 ms of delay) measured in the same test, which carries netem's own timer overhead under
-//! emulation; the tolerance grows with the calibration's spread.
+//! emulation; the tolerance grows with the calibration's spread. A fault schedule of delay and
+//! loss spikes gives every node its shaping back.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -14,8 +15,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::{exec, teardown, up, wait_until};
+use netdriver::nemesis::{self, FaultKind, NemesisSpec};
 use netdriver::profile::{Kvstore, Profile};
-use netdriver::{Direction, Error, Loss, Network, NetworkSpec, Node, Percent, Qos, QosTarget};
+use netdriver::{
+    Actor, Cancel, Direction, Error, EventKind, Loss, Network, NetworkSpec, Node, Percent, Qos, QosRule, QosTarget,
+};
 
 fn delay(ms: u64) -> Qos {
     Qos { delay: Duration::from_millis(ms), ..Qos::default() }
@@ -136,6 +140,30 @@ fn a_missing_netem_is_named_with_the_fix() {
         Ok(()) => assert!(has_netem, "netem worked, so the kernel has it"),
         Err(e) => panic!("unexpected error: {e}"),
     }
+    teardown(network);
+}
+
+#[test]
+fn a_nemesis_of_spikes_puts_the_shaping_back() {
+    let network = up(&NetworkSpec::new("t-qos-nemesis", 3));
+    if !netem_here(&network) {
+        return teardown(network);
+    }
+    // A shaping of node1's own, which the spikes on node1 replace and must give back.
+    let before = QosRule { target: node("node1", Direction::Send), qos: delay(7) };
+    network.configure_qos(&before.target, before.qos).unwrap();
+    let ms = Duration::from_millis;
+    let spec =
+        NemesisSpec::new(2).faults([FaultKind::Qos]).interval(ms(100), ms(200)).hold(ms(200), ms(300)).length(ms(3000));
+    let plan = nemesis::check(&network, &spec).unwrap();
+    assert!(plan.faults.iter().any(|f| f.fault.node() == Some("node1")), "no spike on node1:\n{plan}");
+    let history = nemesis::run(&network, &spec, &Cancel::new()).unwrap();
+    assert_eq!(history.faults.len(), plan.faults.len());
+    assert!(history.faults.iter().all(|f| f.error.is_none()), "{history}");
+    let events = network.events().unwrap();
+    let spikes = events.iter().filter(|e| e.kind == EventKind::Qos && e.by == Actor::Nemesis).count();
+    assert!(spikes >= plan.faults.len(), "{spikes} spikes for {} faults", plan.faults.len());
+    assert_eq!(network.qos_rules(), vec![before]);
     teardown(network);
 }
 

@@ -13,6 +13,7 @@ mod etcd;
 mod events;
 mod hardening;
 mod load;
+mod nemesis;
 mod network;
 mod partition;
 mod profiles;

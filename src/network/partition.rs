@@ -47,7 +47,7 @@ impl Network {
             })
             .filter(|c| !c.from.is_empty() && !c.to.is_empty())
             .collect();
-        self.set_cuts(cuts)?;
+        self.apply_cuts(cuts)?;
         self.note(EventKind::Partition, None, details);
         Ok(())
     }
@@ -63,7 +63,7 @@ impl Network {
         if !cuts.iter().any(|c| c.from.contains(&a) && c.to.contains(&b)) {
             cuts.push(IndexCut { from: vec![a], to: vec![b] });
         }
-        self.set_cuts(cuts)?;
+        self.apply_cuts(cuts)?;
         let (from, to) = (self.nodes[a].name(), self.nodes[b].name());
         self.note(EventKind::Block, Some(from), json!({"from": from, "to": to}));
         Ok(())
@@ -71,7 +71,7 @@ impl Network {
 
     /// Removes every partition and block.
     pub fn heal(&self) -> Result<()> {
-        self.set_cuts(Vec::new())?;
+        self.apply_cuts(Vec::new())?;
         self.note(EventKind::Heal, None, serde_json::Value::Null);
         Ok(())
     }
@@ -83,6 +83,35 @@ impl Network {
         cuts.iter().map(|c| Cut { from: names(&c.from), to: names(&c.to) }).collect()
     }
 
+    /// Replaces the current cuts with `cuts` (by node name or index), as [`Network::cuts`]
+    /// reports them: what puts back cuts read earlier. No cuts heal the network.
+    pub fn set_cuts(&self, cuts: &[Cut]) -> Result<()> {
+        let indexes = |names: &[String]| -> Result<Vec<usize>> {
+            let mut found = names.iter().map(|n| Ok(self.node(n)?.index())).collect::<Result<Vec<usize>>>()?;
+            found.sort_unstable();
+            found.dedup();
+            Ok(found)
+        };
+        let mut by_index = Vec::with_capacity(cuts.len());
+        for cut in cuts {
+            let (from, to) = (indexes(&cut.from)?, indexes(&cut.to)?);
+            if from.is_empty() || to.is_empty() {
+                return Err(Error::invalid("cut", "a cut needs at least one sender (from) and one receiver (to)"));
+            }
+            if let Some(&both) = from.iter().find(|i| to.contains(i)) {
+                let name = self.nodes[both].name();
+                return Err(Error::invalid("cut", format!("{name} is both a sender and a receiver of one cut")));
+            }
+            by_index.push(IndexCut { from, to });
+        }
+        if by_index.is_empty() {
+            return self.heal();
+        }
+        self.apply_cuts(by_index)?;
+        self.note(EventKind::Partition, None, json!({"cuts": self.cuts()}));
+        Ok(())
+    }
+
     /// Whether what `from` sends to `to` is dropped.
     pub fn is_cut(&self, from: &str, to: &str) -> Result<bool> {
         let (a, b) = (self.node(from)?.index(), self.node(to)?.index());
@@ -90,7 +119,7 @@ impl Network {
         Ok(cuts.iter().any(|c| c.from.contains(&a) && c.to.contains(&b)))
     }
 
-    fn set_cuts(&self, cuts: Vec<IndexCut>) -> Result<()> {
+    fn apply_cuts(&self, cuts: Vec<IndexCut>) -> Result<()> {
         let mut current = self.cuts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let by_index: Vec<(&[usize], &[usize])> = cuts.iter().map(|c| (&c.from[..], &c.to[..])).collect();
         self.fabric.as_ref().expect("a live network has its fabric").set_cuts(&by_index)?;

@@ -7,8 +7,8 @@ use super::Network;
 use crate::error::Result;
 use crate::events::EventKind;
 use crate::fabric::Sender;
-use crate::shaping::Qos;
-use crate::spec::{QosTarget, Resolved};
+use crate::shaping::{Direction, Qos};
+use crate::spec::{QosRule, QosTarget, Resolved};
 
 /// The shaping of a network, by node index.
 #[derive(Debug, Default, Clone)]
@@ -55,6 +55,26 @@ impl Network {
                 }
             }),
         }
+    }
+
+    /// Checks that the host can shape links (its kernel has sch_netem), without shaping any:
+    /// what to ask before a change that needs it.
+    pub fn check_qos(&self) -> Result<()> {
+        self.fabric.as_ref().expect("a live network has its fabric").check_netem()
+    }
+
+    /// The current shaping, as the rules that would set it up again: each node's send and
+    /// receive settings, then the pair settings, by node name.
+    pub fn qos_rules(&self) -> Vec<QosRule> {
+        let shaping = self.shaping.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let name = |i: usize| self.nodes[i].name().to_string();
+        let node =
+            |direction| move |(&i, &qos): (&usize, &Qos)| QosRule { target: QosTarget::node(name(i), direction), qos };
+        let sends = shaping.send.iter().map(node(Direction::Send));
+        let receives = shaping.receive.iter().map(node(Direction::Receive));
+        let pairs =
+            shaping.pairs.iter().map(|(&(a, b), &qos)| QosRule { target: QosTarget::pair(name(a), name(b)), qos });
+        sends.chain(receives).chain(pairs).collect()
     }
 
     /// Removes every shaping: all links are plain again.
