@@ -50,6 +50,7 @@ from ._netdriver import (
     UnknownServiceError,
 )
 from ._events import format_event, read_events, write_timeline
+from ._nemesis import Nemesis
 from ._network import Network
 from ._node import BigchainDBNode, ClockReport, Node, Service, TendermintNode
 
@@ -61,6 +62,7 @@ os.environ.setdefault("NETDRIVER_SUPERVISOR", json.dumps([sys.executable, "-m", 
 
 __all__ = [
     "Network",
+    "Nemesis",
     "read_events",
     "write_timeline",
     "format_event",

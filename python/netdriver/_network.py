@@ -10,6 +10,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 from . import _netdriver
 from ._convert import _qos_settings
 from ._events import read_events
+from ._nemesis import Nemesis, spec_json
 from ._netdriver import InvalidError
 from ._node import NODE_CLASSES, Node, NodeRef, _key
 
@@ -202,6 +203,40 @@ class Network:
     def heal(self) -> None:
         """Removes every partition and block."""
         self._net.heal()
+
+    def nemesis(
+        self,
+        seed: Optional[int] = None,
+        faults: Optional[Iterable[str]] = None,
+        interval: Any = ("2s", "5s"),
+        hold: Any = ("1s", "3s"),
+        length: Any = "60s",
+        services: Optional[Iterable[str]] = None,
+    ) -> Nemesis:
+        """A seeded fault schedule, as a context manager (see :class:`Nemesis`)::
+
+            with network.nemesis(seed=7, faults=["kill", "pause", "partition"],
+                                 interval=("2s", "5s"), hold=("1s", "3s"), length="60s") as n:
+                ...                     # load, while faults come and go
+            n.history                   # what it did; everything is healed
+
+        Fault kinds: kill, pause, stop, partition, block, qos (needs sch_netem), clock.
+        ``interval``: between fault starts; ``hold``: how long each lasts (each a duration or a
+        (min, max) pair; seconds or text such as "500ms"); ``length``: the whole schedule;
+        ``services``: which ones faults may pick (default: the profile's). The same seed, nodes
+        and options give the same schedule (``plan``). Without ``seed`` and ``faults``, the
+        manifest's ``[nemesis]``. Bad input raises InvalidError before anything is applied;
+        a kind the network cannot apply, KernelFeatureError or InvalidError."""
+
+        if seed is None and faults is None:
+            spec = None
+        elif seed is None or faults is None:
+            raise InvalidError("invalid nemesis: give both seed and faults (or neither, for the manifest's [nemesis])")
+        else:
+            spec = spec_json(seed, faults, interval, hold, length, services)
+        nemesis = Nemesis(self._net, spec)
+        nemesis.plan  # checks everything up front: a bad schedule raises here, nothing applied
+        return nemesis
 
     def wait_converged(self, timeout: Union[float, str] = 60) -> Dict[str, Any]:
         """Waits until the nodes agree: every node has the block the most advanced one had when

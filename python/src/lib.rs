@@ -11,6 +11,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 mod errors;
+mod nemesis;
 mod network;
 
 use pyo3::prelude::*;
@@ -42,6 +43,7 @@ fn write_timeline(run_dir: std::path::PathBuf, out: std::path::PathBuf) -> PyRes
 #[pymodule]
 fn _netdriver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<network::Network>()?;
+    m.add_class::<nemesis::Nemesis>()?;
     m.add_function(wrap_pyfunction!(_supervise, m)?)?;
     m.add_function(wrap_pyfunction!(read_events, m)?)?;
     m.add_function(wrap_pyfunction!(write_timeline, m)?)?;

@@ -398,6 +398,21 @@ impl Network {
         self.with(py, move |n| profile.wait_converged(n, timeout)).map(|c| (c.height, c.block_hash, c.app_hash))
     }
 
+    /// The plan of a fault schedule (its spec as JSON, or the manifest's with `None`).
+    #[pyo3(signature = (spec = None))]
+    fn nemesis_plan(&self, spec: Option<&str>) -> PyResult<String> {
+        let network = self.network()?;
+        crate::nemesis::plan(&network, &crate::nemesis::spec_of(&network, spec)?)
+    }
+
+    /// Starts a fault schedule in the background (its spec as JSON, or the manifest's).
+    #[pyo3(signature = (spec = None))]
+    fn nemesis_start(&self, spec: Option<&str>) -> PyResult<crate::nemesis::Nemesis> {
+        let network = self.network()?;
+        let spec = crate::nemesis::spec_of(&network, spec)?;
+        crate::nemesis::Nemesis::start(network, spec)
+    }
+
     /// Removes every partition and block.
     fn heal(&self, py: Python<'_>) -> PyResult<()> {
         self.with(py, netdriver::Network::heal)

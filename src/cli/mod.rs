@@ -120,6 +120,10 @@ enum Cmd {
         #[arg(long)]
         restart: bool,
     },
+    /// Run a seeded fault schedule on the network (kill, pause, stop, partition, block, qos,
+    /// clock), every fault undone when it ends and everything healed at the end or on Ctrl-C;
+    /// without --seed and --faults, the manifest's [nemesis].
+    Nemesis(NemesisArgs),
     /// Print a run's timeline (events.jsonl): every change and service state change.
     Events {
         /// A run directory (default: the live network's), e.g. one a finished run left.
@@ -216,6 +220,32 @@ pub(crate) struct QosArgs {
     pub(crate) clear: bool,
 }
 
+/// `netdriver nemesis`: the schedule.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NemesisArgs {
+    /// What every draw comes from: the same seed, nodes and options give the same schedule.
+    #[arg(long, requires = "faults")]
+    pub(crate) seed: Option<u64>,
+    /// The kinds, comma-separated: kill, pause, stop, partition, block, qos, clock.
+    #[arg(long, requires = "seed")]
+    pub(crate) faults: Option<String>,
+    /// Between fault starts, e.g. 2s..5s (default).
+    #[arg(long, requires = "seed")]
+    pub(crate) interval: Option<String>,
+    /// How long each fault lasts, e.g. 1s..3s (default).
+    #[arg(long, requires = "seed")]
+    pub(crate) hold: Option<String>,
+    /// The whole schedule, e.g. 60s (default).
+    #[arg(long = "for", requires = "seed")]
+    pub(crate) length: Option<String>,
+    /// The services faults may pick, comma-separated (default: the profile's, or all).
+    #[arg(long, requires = "seed")]
+    pub(crate) services: Option<String>,
+    /// Print the schedule without applying it.
+    #[arg(long)]
+    pub(crate) plan: bool,
+}
+
 /// Which log stream to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Stream {
@@ -273,6 +303,7 @@ pub(crate) fn main() -> ExitCode {
             };
             remote::clock(network, &node, skew, restart)
         }
+        Cmd::Nemesis(args) => remote::nemesis(network, &args),
         Cmd::Events { run_dir, json, follow } => events::events(network, run_dir.as_deref(), json, follow),
         Cmd::Gc => remote::gc(),
         Cmd::Timeline { run_dir, output } => timeline(&run_dir, output),

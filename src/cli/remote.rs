@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use netdriver::control::Client;
+use netdriver::nemesis::{FaultKind, NemesisSpec, Range};
 use netdriver::{Op, Qos, QosTarget, Result};
 
-use super::Stream;
+use super::{NemesisArgs, Stream};
 
 pub(super) fn status(network: Option<&str>, json: bool) -> Result<ExitCode> {
     let status = Client::find(network)?.status()?;
@@ -112,6 +113,38 @@ pub(super) fn qos(network: Option<&str>, args: super::QosArgs) -> Result<ExitCod
         None => QosTarget::node(node, args.direction),
     };
     Client::find(network)?.qos(target, qos)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn nemesis(network: Option<&str>, args: &NemesisArgs) -> Result<ExitCode> {
+    let spec = match (args.seed, &args.faults) {
+        (Some(seed), Some(faults)) => {
+            let mut spec = NemesisSpec::new(seed).faults(FaultKind::parse_list(faults)?);
+            if let Some(interval) = &args.interval {
+                spec.interval = Range::parse("interval", interval)?;
+            }
+            if let Some(hold) = &args.hold {
+                spec.hold = Range::parse("hold", hold)?;
+            }
+            if let Some(length) = &args.length {
+                spec.length = netdriver::units::parse_duration(length)?;
+            }
+            if let Some(services) = &args.services {
+                spec = spec.services(services.split(',').map(str::trim));
+            }
+            spec.validate()?;
+            Some(spec)
+        }
+        _ => None,
+    };
+    let client = Client::find(network)?;
+    print!("{}", client.nemesis_plan(spec.clone())?);
+    if args.plan {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("netdriver: running the schedule (Ctrl-C stops it, every fault undone)...");
+    let history = client.nemesis(spec)?;
+    print!("{history}");
     Ok(ExitCode::SUCCESS)
 }
 

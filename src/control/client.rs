@@ -11,12 +11,13 @@ use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use super::protocol::{Answer, Logs, Request, Status};
 use crate::clock::{ClockReport, ClockSkew};
 use crate::error::{Context, Error, Result};
+use crate::nemesis::History;
 use crate::ns::Enter;
 use crate::process::{self, Tie};
 use crate::registry::{self, Record};
 use crate::service::Op;
 use crate::shaping::Qos;
-use crate::spec::QosTarget;
+use crate::spec::{NemesisSpec, QosTarget};
 use crate::wallclock::Hook;
 
 /// A connection to a live network's controller.
@@ -100,6 +101,25 @@ impl Client {
     fn done(&self, request: &Request) -> Result<()> {
         match self.call(request)? {
             Answer::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The plan of a fault schedule on the network (`None`: the one of its manifest), as
+    /// text; nothing is applied.
+    pub fn nemesis_plan(&self, spec: Option<NemesisSpec>) -> Result<String> {
+        match self.call(&Request::Nemesis { spec, plan: true })? {
+            Answer::Nemesis { plan, .. } => Ok(plan),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Runs a fault schedule on the network (`None`: the one of its manifest) to its end and
+    /// returns what it did. Closing the connection (this process exiting, say on Ctrl-C)
+    /// stops it, every fault undone.
+    pub fn nemesis(&self, spec: Option<NemesisSpec>) -> Result<History> {
+        match self.call(&Request::Nemesis { spec, plan: false })? {
+            Answer::Nemesis { history: Some(history), .. } => Ok(history),
             other => Err(unexpected(&other)),
         }
     }

@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{ClockReport, ClockSkew};
+use crate::nemesis::History;
 use crate::network::Network;
 use crate::service::Op;
 use crate::shaping::Qos;
-use crate::spec::{Cut, QosTarget};
+use crate::spec::{Cut, NemesisSpec, QosTarget};
 
 /// A snapshot of a network for `status`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,15 +99,39 @@ pub struct Logs {
 #[serde(tag = "request", rename_all = "lowercase")]
 pub(super) enum Request {
     Status,
-    Op { op: Op, target: String },
-    Logs { target: String },
-    Enter { node: String },
-    Partition { groups: Vec<Vec<String>> },
-    Clock { node: String, skew: ClockSkew, restart: bool },
-    Qos { target: QosTarget, qos: Qos },
+    Op {
+        op: Op,
+        target: String,
+    },
+    Logs {
+        target: String,
+    },
+    Enter {
+        node: String,
+    },
+    Partition {
+        groups: Vec<Vec<String>>,
+    },
+    Clock {
+        node: String,
+        skew: ClockSkew,
+        restart: bool,
+    },
+    Qos {
+        target: QosTarget,
+        qos: Qos,
+    },
     ClearQos,
-    Block { from: String, to: String },
+    Block {
+        from: String,
+        to: String,
+    },
     Heal,
+    /// A fault schedule: the network's own (`None`) or this one; with `plan`, only its plan.
+    Nemesis {
+        spec: Option<NemesisSpec>,
+        plan: bool,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -121,6 +146,11 @@ pub(super) enum Answer {
         logs: Vec<Logs>,
     },
     Clock(ClockReport),
+    /// The schedule's plan, and what it did when it ran.
+    Nemesis {
+        plan: String,
+        history: Option<History>,
+    },
     /// Comes with descriptors: the node's net, uts and mnt namespaces, its time namespace if
     /// `time`, and the socket to the clock supervisor if `page` (the node's clock page) is set.
     /// `env` carries the node's time zone.

@@ -16,10 +16,13 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{getsockopt, sendmsg, sockopt::PeerCredentials, ControlMessage, MsgFlags};
 
 use super::protocol::{Answer, Logs, Request, Status};
+use crate::cancel::Cancel;
 use crate::error::{Context, Error, Result};
+use crate::nemesis;
 use crate::network::Network;
 use crate::node::Node;
 use crate::service::Service;
+use crate::spec::NemesisSpec;
 
 /// How long a client has to send its request (and to read its answer).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,6 +113,13 @@ impl<'a> Server<'a> {
         if let Request::Enter { node } = &request {
             return self.enter(stream, node);
         }
+        if let Request::Nemesis { spec, plan: false } = &request {
+            let answer =
+                self.nemesis(stream, spec.as_ref()).unwrap_or_else(|e| Answer::Failed { error: e.to_string() });
+            // A client that hung up (Ctrl-C ended the schedule) is not there to read it.
+            let _ = reply(stream, &answer);
+            return Ok(());
+        }
         let answer = self.answer(&request).unwrap_or_else(|e| Answer::Failed { error: e.to_string() });
         reply(stream, &answer)
     }
@@ -164,6 +174,38 @@ impl<'a> Server<'a> {
         Ok(())
     }
 
+    /// Runs a fault schedule until its end, the client hanging up, or the server shutting down.
+    fn nemesis(&self, stream: &UnixStream, spec: Option<&NemesisSpec>) -> Result<Answer> {
+        let spec = self.nemesis_spec(spec)?;
+        let plan = nemesis::check(self.network, spec)?.to_string();
+        let cancel = Cancel::new();
+        let history = std::thread::scope(|scope| {
+            let running = scope.spawn(|| nemesis::run(self.network, spec, &cancel));
+            while !running.is_finished() {
+                // The client sends nothing after its request: the socket turning readable means
+                // it closed its end (it exited, say on Ctrl-C).
+                let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+                let hung_up = poll(&mut fds, PollTimeout::from(TICK.as_millis() as u16)).is_ok_and(|n| n > 0);
+                if hung_up || self.stopping.load(Ordering::SeqCst) {
+                    cancel.cancel();
+                }
+            }
+            running.join().unwrap_or_else(|_| Err(Error::State("the nemesis's thread panicked".into())))
+        })?;
+        Ok(Answer::Nemesis { plan, history: Some(history) })
+    }
+
+    /// `spec`, or the network's own schedule (its manifest's `[nemesis]`).
+    fn nemesis_spec<'s>(&'s self, spec: Option<&'s NemesisSpec>) -> Result<&'s NemesisSpec> {
+        spec.or_else(|| self.network.nemesis_spec()).ok_or_else(|| {
+            Error::invalid(
+                "nemesis",
+                "this network's manifest has no [nemesis] table: give a schedule, e.g. \
+                 `--seed 7 --faults kill,pause,partition`",
+            )
+        })
+    }
+
     fn answer(&self, request: &Request) -> Result<Answer> {
         crate::events::acting_as(crate::events::Actor::Cli, || self.answer_as_cli(request))
     }
@@ -212,6 +254,10 @@ impl<'a> Server<'a> {
             Request::ClearQos => {
                 network.clear_qos()?;
                 Answer::Done
+            }
+            Request::Nemesis { spec, .. } => {
+                let plan = nemesis::check(network, self.nemesis_spec(spec.as_ref())?)?;
+                Answer::Nemesis { plan: plan.to_string(), history: None }
             }
             Request::Heal => {
                 network.heal()?;

@@ -155,5 +155,9 @@ pub fn parse(text: &str, path: &Path) -> Result<NetworkSpec> {
         raw.clock.iter().enumerate().map(|(i, c)| doc.clock(&spec, i, c)).collect::<Result<_>>()?;
     spec.conditions.qos = raw.qos.iter().enumerate().map(|(i, q)| doc.qos_rule(&spec, i, q)).collect::<Result<_>>()?;
     spec.conditions.partition = network.partition.as_ref().map(|p| doc.partition(&spec, p)).transpose()?;
+    if let Some(nemesis) = &raw.nemesis {
+        nemesis.get_ref().validate().map_err(|e| doc.error(nemesis.span(), format!("nemesis: {e}")))?;
+        spec.nemesis = Some(nemesis.get_ref().clone());
+    }
     Ok(spec)
 }

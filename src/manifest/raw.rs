@@ -19,6 +19,8 @@ pub(super) struct RawManifest {
     pub(super) qos: Vec<Spanned<RawQos>>,
     #[serde(default)]
     pub(super) clock: Vec<Spanned<RawClock>>,
+    /// The fault schedule, in the library's own form (durations as text).
+    pub(super) nemesis: Option<Spanned<crate::spec::NemesisSpec>>,
 }
 
 #[derive(Deserialize)]

@@ -508,3 +508,24 @@ fn etcd_example() {
     assert_eq!(args[cluster + 1], "node0=http://10.0.0.2:2380,node1=http://10.0.0.3:2380,node2=http://10.0.0.4:2380");
     assert!(args.windows(2).any(|w| w == ["--advertise-client-urls", "http://10.0.0.3:2379"]));
 }
+
+#[test]
+fn nemesis_table() {
+    let spec = parse(include_str!("../../examples/etcd.toml"), Path::new("examples/etcd.toml")).unwrap();
+    let nemesis = spec.nemesis.expect("etcd.toml has a [nemesis]");
+    assert_eq!((nemesis.seed, nemesis.faults.len(), nemesis.length), (7, 6, std::time::Duration::from_secs(60)));
+    assert_eq!(nemesis.interval.to_string(), "2s..5s");
+    assert_errors(&[
+        (
+            "[network]\nnodes = 2\n\n[nemesis]\nseed = 1\nfaults = [\"boom\"]\n",
+            6,
+            "nemesis.faults: invalid fault kind: 'boom'",
+        ),
+        (
+            "[network]\nnodes = 2\n\n[nemesis]\nseed = 1\nfaults = [\"kill\"]\ninterval = \"5s..2s\"\n",
+            7,
+            "nemesis.interval: invalid range: range 5s..2s is written backwards",
+        ),
+        ("[network]\nnodes = 2\n\n[nemesis]\nseed = 1\nfaults = []\n", 4, "nemesis: invalid nemesis: no fault kinds"),
+    ]);
+}

@@ -62,8 +62,7 @@
 mod plan;
 mod rng;
 mod run;
-mod spec;
 
+pub use crate::spec::{FaultKind, NemesisSpec, Range};
 pub use plan::{plan, ClockChange, Fault, Plan, PlannedFault, Shape};
 pub use run::{check, run, start, AppliedFault, History, Running};
-pub use spec::{FaultKind, NemesisSpec, Range};

@@ -30,11 +30,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::rng::Rng;
-use super::spec::{duration_text, offset_text, FaultKind, NemesisSpec};
 use crate::clock::{Drift, Offset};
 use crate::error::{Error, Result};
 use crate::shaping::{Loss, Percent, Qos};
 use crate::spec::Cut;
+use crate::spec::{duration_text, offset_text, FaultKind, NemesisSpec};
 use crate::units::format_duration;
 
 /// The faults of a schedule, in order of their start.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::spec::Range;
+use crate::spec::Range;
 
 /// splitmix64 (Steele, Lea and Flood, 2014): a 64-bit state stepped by a constant and mixed.
 /// Small, fast, and good enough for drawing faults; kept here so no crate update changes a

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::plan::{self, seconds, ClockChange, Fault, Plan, PlannedFault};
-use super::spec::{duration_text, FaultKind, NemesisSpec};
 use crate::cancel::Cancel;
 use crate::clock::{ClockSkew, Offset};
 use crate::error::{Error, Result};
@@ -24,6 +23,7 @@ use crate::network::Network;
 use crate::node::{Node, SavedClock};
 use crate::service::{Op, ServiceState};
 use crate::shaping::{Direction, Qos};
+use crate::spec::{duration_text, FaultKind, NemesisSpec};
 use crate::spec::{Cut, QosRule, QosTarget};
 use crate::units::format_duration;
 
@@ -87,6 +87,15 @@ impl fmt::Display for History {
 /// spec, the services it names, and that the network can apply every kind asked (qos needs
 /// sch_netem, clock the nodes' own wall clocks). Nothing is applied.
 pub fn check(network: &Network, spec: &NemesisSpec) -> Result<Plan> {
+    // A schedule that names no services picks among those the network's profile allows.
+    let defaulted;
+    let spec = match (&spec.services, network.fault_services()) {
+        (None, Some(allowed)) => {
+            defaulted = NemesisSpec { services: Some(allowed.to_vec()), ..spec.clone() };
+            &defaulted
+        }
+        _ => spec,
+    };
     let nodes: Vec<String> = network.nodes().iter().map(|n| n.name().to_string()).collect();
     let services: Vec<String> = network
         .nodes()

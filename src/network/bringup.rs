@@ -78,6 +78,8 @@ impl Network {
             subnet,
             keep_data: spec.keep_data,
             levels: spec.levels()?,
+            nemesis: spec.nemesis.clone(),
+            fault_services: spec.fault_services.clone(),
             nodes: Vec::new(),
             fabric: None,
             cuts: Mutex::default(),

@@ -22,7 +22,7 @@ use crate::process;
 use crate::registry::Record;
 use crate::runtime::Io;
 use crate::service::Service;
-use crate::spec::{self, NetworkSpec};
+use crate::spec::{self, NemesisSpec, NetworkSpec};
 use crate::subnet::Subnet;
 
 /// How often a slow start says how many services are ready.
@@ -46,6 +46,10 @@ pub struct Network {
     keep_data: bool,
     /// Service indexes grouped by dependency depth: each level starts after the one before.
     levels: Vec<Vec<usize>>,
+    /// The spec's fault schedule and the services faults may pick ([`NetworkSpec::nemesis`],
+    /// [`NetworkSpec::fault_services`]).
+    nemesis: Option<NemesisSpec>,
+    fault_services: Option<Vec<String>>,
     nodes: Vec<Node>,
     fabric: Option<Fabric>,
     /// The (from, to) node index pairs whose traffic the lab drops.
@@ -170,6 +174,17 @@ impl Network {
     /// Tears the network down, reporting the first error (Drop does the same silently).
     pub fn down(mut self) -> Result<()> {
         self.teardown()
+    }
+
+    /// The fault schedule of the network's spec (a manifest's `[nemesis]`), if it has one.
+    pub fn nemesis_spec(&self) -> Option<&NemesisSpec> {
+        self.nemesis.as_ref()
+    }
+
+    /// The services a fault schedule that names none may pick (a profile's choice); `None`
+    /// for every service.
+    pub fn fault_services(&self) -> Option<&[String]> {
+        self.fault_services.as_deref()
     }
 
     /// The run's timeline so far (`<run_dir>/events.jsonl`, kept after teardown).

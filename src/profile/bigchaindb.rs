@@ -92,6 +92,7 @@ impl Profile for BigchainDb {
         let mut spec =
             NetworkSpec::new(name, nodes).service(self.database.service(DB)?).service(server).service(tendermint);
         spec.url = Some(Template::parse(&format!("http://{{ip}}:{API_PORT}/api/v1/"))?);
+        spec.fault_services = Some([DB, BIGCHAINDB, TENDERMINT].map(String::from).to_vec());
         Ok(spec)
     }
 
@@ -116,10 +117,6 @@ impl Profile for BigchainDb {
 
     fn settle(&self, network: &Network) -> Result<()> {
         self.tendermint.wait_for_first_block(network)
-    }
-
-    fn fault_services(&self) -> Option<&'static [&'static str]> {
-        Some(&[DB, BIGCHAINDB, TENDERMINT])
     }
 
     fn wait_converged(&self, network: &Network, timeout: Duration) -> Result<Converged> {

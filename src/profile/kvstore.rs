@@ -41,6 +41,7 @@ impl Profile for Kvstore {
     fn spec(&self, name: &str, nodes: usize) -> Result<NetworkSpec> {
         let mut spec = NetworkSpec::new(name, nodes).service(self.tendermint.service("tendermint")?);
         spec.url = Some(Template::parse("http://{ip}:26657/")?);
+        spec.fault_services = Some(vec!["tendermint".into()]);
         Ok(spec)
     }
 
@@ -54,10 +55,6 @@ impl Profile for Kvstore {
 
     fn settle(&self, network: &Network) -> Result<()> {
         self.tendermint.wait_for_first_block(network)
-    }
-
-    fn fault_services(&self) -> Option<&'static [&'static str]> {
-        Some(&["tendermint"])
     }
 
     fn wait_converged(&self, network: &Network, timeout: Duration) -> Result<Converged> {

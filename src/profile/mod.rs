@@ -47,12 +47,6 @@ pub trait Profile: Debug + Send + Sync {
     /// chain: its first block is committed).
     fn settle(&self, network: &Network) -> Result<()>;
 
-    /// The services a fault schedule may kill, pause or stop (see [`crate::nemesis`]); `None`
-    /// for every service of the spec.
-    fn fault_services(&self) -> Option<&'static [&'static str]> {
-        None
-    }
-
     /// Waits until the nodes agree on the state (for a chain: every node has the block the
     /// most advanced one had when the wait began, the same one): what a test asks after
     /// faults. Profiles without such a notion say so.

@@ -5,6 +5,7 @@
 //! once, by [`NetworkSpec::validate`], before anything is created.
 
 mod conditions;
+mod nemesis;
 mod service;
 
 use std::collections::HashSet;
@@ -12,6 +13,8 @@ use std::path::PathBuf;
 
 pub(crate) use conditions::{partition_groups, Resolved};
 pub use conditions::{Conditions, Cut, QosRule, QosTarget};
+pub(crate) use nemesis::{duration_text, offset_text};
+pub use nemesis::{FaultKind, NemesisSpec, Range};
 pub(crate) use service::{check_bind_target, check_http_probe, check_name};
 pub use service::{Probe, ServiceSpec};
 
@@ -48,6 +51,12 @@ pub struct NetworkSpec {
     pub services: Vec<ServiceSpec>,
     /// Shaping, clocks and partition, set up right after bring-up, before services start.
     pub conditions: Conditions,
+    /// The network's fault schedule (the manifest's `[nemesis]`): what `netdriver nemesis`
+    /// and Python's `network.nemesis()` run when given no schedule of their own.
+    pub nemesis: Option<NemesisSpec>,
+    /// The services a fault schedule may kill, pause or stop when it names none itself
+    /// (profiles say: BigchainDB's db, bigchaindb and tendermint); `None` for every service.
+    pub fault_services: Option<Vec<String>>,
 }
 
 impl NetworkSpec {
@@ -64,6 +73,8 @@ impl NetworkSpec {
             url: None,
             services: Vec::new(),
             conditions: Conditions::default(),
+            nemesis: None,
+            fault_services: None,
         }
     }
 
@@ -88,7 +99,8 @@ impl NetworkSpec {
                 ));
             }
         }
-        self.conditions.validate(&self.nodes)
+        self.conditions.validate(&self.nodes)?;
+        self.nemesis.as_ref().map_or(Ok(()), NemesisSpec::validate)
     }
 
     /// Checks what concerns the network itself: its name, its nodes and its subnet.

@@ -24,7 +24,7 @@ pub enum FaultKind {
     /// A graceful stop of one service or of a whole node; started again when the fault ends.
     Stop,
     /// The nodes split in two sides that cannot reach each other (see
-    /// [`Shape`](super::Shape)); healed when the fault ends.
+    /// [`Shape`](crate::nemesis::Shape)); healed when the fault ends.
     Partition,
     /// What one node sends another is dropped, one way; healed when the fault ends.
     Block,
@@ -318,7 +318,7 @@ impl NemesisSpec {
 }
 
 /// Serde of a [`Duration`] as its text (`"1.5s"`), with the one rule of [`crate::units`].
-pub(super) mod duration_text {
+pub(crate) mod duration_text {
     use super::{format_duration, parse_duration, Deserialize, Deserializer, Duration, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -331,7 +331,7 @@ pub(super) mod duration_text {
 }
 
 /// Serde of an [`Offset`] as its text (`"+37s"`).
-pub(super) mod offset_text {
+pub(crate) mod offset_text {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use crate::clock::Offset;
