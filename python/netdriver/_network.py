@@ -234,9 +234,8 @@ class Network:
             raise InvalidError("invalid nemesis: give both seed and faults (or neither, for the manifest's [nemesis])")
         else:
             spec = spec_json(seed, faults, interval, hold, length, services)
-        nemesis = Nemesis(self._net, spec)
-        nemesis.plan  # checks everything up front: a bad schedule raises here, nothing applied
-        return nemesis
+        self._net.nemesis_plan(spec)  # every check up front: a bad schedule raises here, nothing applied
+        return Nemesis(self._net, spec)
 
     def wait_converged(self, timeout: Union[float, str] = 60) -> Dict[str, Any]:
         """Waits until the nodes agree: every node has the block the most advanced one had when

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,7 @@ def test_accepted_transactions_survive_a_seeded_schedule(network, tmp_path):
                                hold=("1s", "3s"), length="60s")
     planned = schedule.plan
     assert planned.strip(), "an empty plan"
+    began = time.monotonic()
     with schedule:
         for i in range(TRANSACTIONS):
             tx = signed_create(f"transaction {i}")
@@ -75,8 +77,11 @@ def test_accepted_transactions_survive_a_seeded_schedule(network, tmp_path):
                 spend_answers["bob"] = answer.status_code if answer is not None else None
                 answer = post_somewhere(network, to_carol, 1)
                 spend_answers["carol"] = answer.status_code if answer is not None else None
+    took = time.monotonic() - began
     history = schedule.history
     assert history["faults"] and history.get("error") is None, history
+    print(f"nemesis: {len(history['faults'])} faults; {len(accepted)} of {TRANSACTIONS} transactions accepted "
+          f"in {took:.1f} s; double spend answers {spend_answers}")
     assert len(accepted) >= TRANSACTIONS // 2, f"only {len(accepted)} of {TRANSACTIONS} accepted"
 
     # Everything healed: the network converges and every accepted transaction is everywhere.
