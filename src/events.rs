@@ -248,8 +248,9 @@ pub fn watch(path: &Path, follow: bool, mut each: impl FnMut(&Event, &str)) -> R
 
 /// The events of the timeline at `path`, in order. A last line being written is left out.
 pub fn read(path: &Path) -> Result<Vec<Event>> {
-    let text = std::fs::read_to_string(path).context(|| format!("reading {}", path.display()))?;
-    parse(&text).map_err(|(line, e)| Error::invalid(format!("{}:{line}", path.display()), e))
+    let mut events = Vec::new();
+    watch(path, false, |event, _| events.push(event.clone()))?;
+    Ok(events)
 }
 
 /// The events of a timeline's text; on a malformed line, its number and the error.

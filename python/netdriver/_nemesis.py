@@ -5,15 +5,16 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 Duration = Union[float, int, str]
 
 
-def _duration(value: Duration) -> str:
+def duration_text(value: Duration) -> str:
+    """A duration as the library reads it: seconds (a number) or text such as "500ms"."""
     return f"{float(value)}s" if isinstance(value, (int, float)) else str(value)
 
 
 def _range(value: Union[Duration, Sequence[Duration]]) -> str:
     if isinstance(value, (list, tuple)):
         low, high = value
-        return f"{_duration(low)}..{_duration(high)}"
-    return _duration(value)
+        return f"{duration_text(low)}..{duration_text(high)}"
+    return duration_text(value)
 
 
 def spec_json(
@@ -30,7 +31,7 @@ def spec_json(
         "faults": list(faults),
         "interval": _range(interval),
         "hold": _range(hold),
-        "length": _duration(length),
+        "length": duration_text(length),
     }
     if services is not None:
         spec["services"] = list(services)

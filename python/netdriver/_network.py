@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 from . import _netdriver
 from ._convert import _qos_settings
 from ._events import read_events
-from ._nemesis import Nemesis, spec_json
+from ._nemesis import Nemesis, duration_text, spec_json
 from ._netdriver import InvalidError
 from ._node import NODE_CLASSES, Node, NodeRef, _key
 
@@ -242,8 +242,7 @@ class Network:
         the wait began, the same one (kvstore and bigchaindb). ``timeout``: seconds, or a
         duration such as ``"90s"``. Returns ``{"height", "block_hash", "app_hash"}``; raises
         StateError naming the nodes behind if they do not agree in time."""
-        seconds = f"{float(timeout)}s" if isinstance(timeout, (int, float)) else str(timeout)
-        height, block_hash, app_hash = self._net.wait_converged(seconds)
+        height, block_hash, app_hash = self._net.wait_converged(duration_text(timeout))
         return {"height": height, "block_hash": block_hash, "app_hash": app_hash}
 
     @property
