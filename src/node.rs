@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::Arc;
@@ -23,6 +23,7 @@ pub struct Node {
     ctx: Arc<NodeCtx>,
     index: usize,
     ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
     dir: PathBuf,
     url: Option<String>,
     services: Vec<Arc<Service>>,
@@ -33,11 +34,12 @@ impl Node {
         ctx: Arc<NodeCtx>,
         index: usize,
         ip: Ipv4Addr,
+        ip6: Option<Ipv6Addr>,
         dir: PathBuf,
         url: Option<String>,
         services: Vec<Arc<Service>>,
     ) -> Node {
-        Node { ctx, index, ip, dir, url, services }
+        Node { ctx, index, ip, ip6, dir, url, services }
     }
 
     /// The node's name, e.g. `node0`; also its hostname, resolvable from every node.
@@ -53,6 +55,11 @@ impl Node {
     /// The node's IPv4 address.
     pub fn ip(&self) -> Ipv4Addr {
         self.ip
+    }
+
+    /// The node's IPv6 address, in a dual-stack network.
+    pub fn ip6(&self) -> Option<Ipv6Addr> {
+        self.ip6
     }
 
     /// The URL of the node's main service, if the spec names one.

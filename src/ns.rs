@@ -118,14 +118,22 @@ pub(crate) struct NodeView<'a> {
     pub(crate) binds: &'a [(PathBuf, PathBuf)],
 }
 
-/// The lab: a new network namespace that forwards IPv4 between its links, and a netlink
-/// socket opened inside it.
+/// The lab: a new network namespace that forwards IPv4 (and with `ipv6`, IPv6) between its
+/// links, and a netlink socket opened inside it. Links made in the lab or moved into it get
+/// no IPv6 address of their own.
 pub(crate) fn create_lab(ipv6: bool) -> Result<(OwnedFd, u64, netlink_sys::Socket)> {
     on_thread(move || {
         unshare(CloneFlags::CLONE_NEWNET).context(|| "unshare(CLONE_NEWNET)")?;
         set_ipv6(ipv6)?;
-        let path = "/proc/sys/net/ipv4/ip_forward";
-        std::fs::write(path, "1").context(|| format!("writing {path} in the lab"))?;
+        let mut settings = vec![("/proc/sys/net/ipv4/ip_forward", "1")];
+        if ipv6 {
+            // 1: no address generation (the lab's ports need no link-local address).
+            settings.push(("/proc/sys/net/ipv6/conf/default/addr_gen_mode", "1"));
+            settings.push(("/proc/sys/net/ipv6/conf/all/forwarding", "1"));
+        }
+        for (path, value) in settings {
+            std::fs::write(path, value).context(|| format!("writing {path} in the lab"))?;
+        }
         let (fd, inode) = open_ns("net")?;
         Ok((fd, inode, route_socket()?))
     })

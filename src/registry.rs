@@ -6,7 +6,7 @@
 //! name.
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -18,7 +18,8 @@ use crate::fabric::Taken;
 use crate::files;
 use crate::ns;
 use crate::process;
-use crate::subnet::Subnet;
+use crate::spec::NetworkSpec;
+use crate::subnet::{Subnet, Subnet6};
 
 /// Where records, locks and control sockets live.
 pub(crate) const DIR: &str = "/run/netdriver";
@@ -34,6 +35,9 @@ pub(crate) struct Record {
     pub(crate) pid: i32,
     pub(crate) start_time: u64,
     pub(crate) subnet: String,
+    /// The IPv6 prefix, in networks with IPv6.
+    #[serde(default)]
+    pub(crate) subnet6: Option<String>,
     pub(crate) uplink: String,
     pub(crate) run_dir: PathBuf,
     /// The nodes' network namespaces: gc kills what is left in them.
@@ -75,8 +79,11 @@ impl Record {
         process::alive(self.pid) && process::start_time(self.pid) == Some(self.start_time)
     }
 
-    fn subnet(&self) -> Option<Subnet> {
-        self.subnet.parse().ok()
+    /// The ranges the run's addresses come from.
+    fn ranges(&self) -> impl Iterator<Item = Taken> {
+        let v4 = self.subnet.parse::<Subnet>().ok().map(|s| Taken { addr: s.addr.into(), prefix: s.prefix });
+        let v6 = self.subnet6.as_deref().and_then(|s| s.parse::<Subnet6>().ok());
+        v4.into_iter().chain(v6.map(|s| Taken { addr: s.addr.into(), prefix: s.prefix }))
     }
 }
 
@@ -125,44 +132,49 @@ impl Registry {
         records().into_iter().filter(|r| !r.is_live()).collect()
     }
 
-    /// Reserves an id and a subnet for a new run and writes its record.
+    /// Reserves an id and subnets for a new run of `spec` and writes its record.
     #[expect(clippy::unused_self, reason = "holding the guard keeps another run from taking the same id or subnet")]
-    pub(crate) fn claim(
-        &self,
-        name: &str,
-        wanted: Option<Subnet>,
-        nodes: usize,
-        run_root: &Path,
-        keep_data: bool,
-    ) -> Result<Record> {
+    pub(crate) fn claim(&self, spec: &NetworkSpec, run_root: &Path) -> Result<Record> {
         let live = records();
         let mut taken = fabric::host_routes()?;
-        taken.extend(live.iter().filter_map(Record::subnet).map(|s| Taken { addr: s.addr, prefix: s.prefix }));
-        let subnet = match wanted {
-            Some(s) => match taken.iter().find(|t| s.overlaps_range(t.addr, t.prefix)) {
-                Some(t) => {
-                    return Err(Error::Subnet(format!(
-                        "{s} overlaps {}/{}, which the host or another network uses; pick another or leave it unset",
-                        t.addr, t.prefix
-                    )))
-                }
+        taken.extend(live.iter().flat_map(Record::ranges));
+        let overlap = |wanted: &dyn std::fmt::Display, t: &Taken| {
+            Error::Subnet(format!(
+                "{wanted} overlaps {}/{}, which the host or another network uses; pick another or leave it unset",
+                t.addr, t.prefix
+            ))
+        };
+        let (v4, v6): (Vec<&Taken>, Vec<&Taken>) = taken.iter().partition(|t| t.addr.is_ipv4());
+        let subnet = match spec.subnet {
+            Some(s) => match v4.iter().find(|t| overlaps(&s, t)) {
+                Some(t) => return Err(overlap(&s, t)),
                 None => s,
             },
-            None => pick_subnet(nodes, &taken)?,
+            None => pick_subnet(spec.nodes.len(), &v4)?,
         };
+        let subnet6 = match (spec.ipv6, spec.subnet6) {
+            (false, _) => None,
+            (true, Some(s)) => match v6.iter().find(|t| overlaps6(&s, t)) {
+                Some(t) => return Err(overlap(&s, t)),
+                None => Some(s),
+            },
+            (true, None) => Some(pick_subnet6(&v6, &mut random_u64)?),
+        };
+        let name = &spec.name;
         let me = std::process::id() as i32;
         let id = new_id(&live);
         let record = Record {
             run_dir: run_root.join(format!("{name}-{id}")),
             uplink: format!("{}{id}", fabric::UPLINK_PREFIX),
             id,
-            name: name.to_string(),
+            name: name.clone(),
             pid: me,
             start_time: process::start_time(me).unwrap_or(0),
             subnet: subnet.to_string(),
+            subnet6: subnet6.map(|s| s.to_string()),
             netns: Vec::new(),
             uid: nix::unistd::geteuid().as_raw(),
-            keep_data,
+            keep_data: spec.keep_data,
             supervisor: None,
         };
         record.save()?;
@@ -170,18 +182,58 @@ impl Registry {
     }
 }
 
+/// Whether IPv4 subnet `s` shares an address with range `t` (an IPv6 range shares none).
+fn overlaps(s: &Subnet, t: &Taken) -> bool {
+    matches!(t.addr, IpAddr::V4(addr) if s.overlaps_range(addr, t.prefix))
+}
+
+/// Whether IPv6 prefix `s` shares an address with range `t` (an IPv4 range shares none).
+fn overlaps6(s: &Subnet6, t: &Taken) -> bool {
+    matches!(t.addr, IpAddr::V6(addr) if s.overlaps_range(addr, t.prefix))
+}
+
+/// A unique local /64 (RFC 4193: `fd`, a random 40-bit global id, subnet 0) overlapping
+/// nothing in `taken`; `random` gives the global ids to try.
+fn pick_subnet6(taken: &[&Taken], random: &mut dyn FnMut() -> u64) -> Result<Subnet6> {
+    for _ in 0..16 {
+        let global = u128::from(random() & 0xff_ffff_ffff);
+        let addr = Ipv6Addr::from(0xfd_u128 << 120 | global << 80);
+        let candidate = Subnet6::new(addr, 64)?;
+        if !taken.iter().any(|t| overlaps6(&candidate, t)) {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Subnet(
+        "no free unique local /64 found in 16 random tries: the host routes all of fd00::/8; give subnet6".into(),
+    ))
+}
+
+/// 64 random bits from the kernel.
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer it is given.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        // Only before the kernel's pool is ready at boot: fall back on the clock.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        return now.as_nanos() as u64 ^ u64::from(std::process::id()) << 40;
+    }
+    u64::from_ne_bytes(bytes)
+}
+
 /// The smallest subnet that holds `nodes`, from the pool, overlapping nothing in `taken`.
-fn pick_subnet(nodes: usize, taken: &[Taken]) -> Result<Subnet> {
+fn pick_subnet(nodes: usize, taken: &[&Taken]) -> Result<Subnet> {
     let bits = (nodes + 3).next_power_of_two().trailing_zeros().max(8);
     let prefix = 32 - bits as u8;
     let step = 1u64 << bits;
     let mut addr = u64::from(POOL.0);
     while addr + step - 1 <= u64::from(POOL.1) {
         let candidate = Subnet::new(Ipv4Addr::from(addr as u32), prefix)?;
-        match taken.iter().find(|t| candidate.overlaps_range(t.addr, t.prefix)) {
+        match taken.iter().find(|t| overlaps(&candidate, t)) {
             // Skip past the whole taken range.
             Some(t) => {
-                let end = u64::from(u32::from(t.addr)) + (1u64 << (32 - u32::from(t.prefix)));
+                let IpAddr::V4(start) = t.addr else { unreachable!("overlaps only IPv4 ranges") };
+                let end = u64::from(u32::from(start)) + (1u64 << (32 - u32::from(t.prefix)));
                 addr = end.max(addr + step).next_multiple_of(step);
             }
             None => return Ok(candidate),
@@ -214,7 +266,8 @@ mod tests {
 
     #[test]
     fn picks_free_subnets() {
-        let range = |a: [u8; 4], prefix| Taken { addr: Ipv4Addr::from(a), prefix };
+        let range = |a: [u8; 4], prefix| Taken { addr: Ipv4Addr::from(a).into(), prefix };
+        let pick_subnet = |nodes, taken: &[Taken]| pick_subnet(nodes, &taken.iter().collect::<Vec<_>>());
         let taken = [range([10, 200, 0, 0], 24), range([10, 200, 1, 0], 24)];
         assert_eq!(pick_subnet(3, &taken).unwrap().to_string(), "10.200.2.0/24");
         assert_eq!(pick_subnet(1000, &taken).unwrap().to_string(), "10.200.4.0/22");
@@ -224,6 +277,17 @@ mod tests {
         // A route with a prefix shorter than any subnet's covers the whole pool too.
         assert!(matches!(pick_subnet(3, &[range([10, 0, 0, 0], 7)]), Err(Error::Subnet(_))));
         assert_eq!(pick_subnet(3, &[range([10, 200, 0, 7], 32)]).unwrap().to_string(), "10.200.1.0/24");
+    }
+
+    #[test]
+    fn picks_free_unique_local_prefixes() {
+        let ours = Taken { addr: "fd12:3456:789a::".parse::<Ipv6Addr>().unwrap().into(), prefix: 48 };
+        let mut ids = [0x12_3456_789a_u64, 0xab_cdef_0123].into_iter();
+        let picked = pick_subnet6(&[&ours], &mut || ids.next().unwrap()).unwrap();
+        assert_eq!(picked.to_string(), "fdab:cdef:123::/64");
+        let all = Taken { addr: "fd00::".parse::<Ipv6Addr>().unwrap().into(), prefix: 8 };
+        assert!(matches!(pick_subnet6(&[&all], &mut random_u64), Err(Error::Subnet(_))));
+        assert_ne!(random_u64(), random_u64());
     }
 
     #[test]

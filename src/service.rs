@@ -52,7 +52,8 @@ pub(crate) struct Launch {
 /// A rendered readiness probe.
 #[derive(Debug, Clone)]
 pub(crate) enum ReadyCheck {
-    Tcp(SocketAddr),
+    /// Ready once any of the node's addresses accepts on the port.
+    Tcp(Vec<SocketAddr>),
     Http(String),
 }
 
@@ -431,7 +432,9 @@ impl Service {
                 return Err(self.failure(format!("exited while starting ({})", ServiceState::Exited(status))));
             }
             let ready = match probe {
-                ReadyCheck::Tcp(addr) => TcpStream::connect_timeout(addr, Duration::from_millis(500)).is_ok(),
+                ReadyCheck::Tcp(addrs) => {
+                    addrs.iter().any(|a| TcpStream::connect_timeout(a, Duration::from_millis(500)).is_ok())
+                }
                 ReadyCheck::Http(url) => self.node.net.http_ok(url),
             };
             if ready {
@@ -441,7 +444,7 @@ impl Service {
             }
             if Instant::now() >= deadline {
                 let what = match probe {
-                    ReadyCheck::Tcp(a) => format!("port {}", a.port()),
+                    ReadyCheck::Tcp(a) => format!("port {}", a.first().map_or(0, SocketAddr::port)),
                     ReadyCheck::Http(u) => format!("GET {u}"),
                 };
                 return Err(self.failure(format!(

@@ -7,24 +7,27 @@
 //! | `{name}` or `{node}` | the node's name, e.g. `node0` |
 //! | `{index}` | the node's index, from 0 |
 //! | `{ip}` | the node's IPv4 address |
+//! | `{ip6}` | the node's IPv6 address (networks with `ipv6` only) |
 //! | `{data}` | the service's data directory (wiped by reset) |
 //! | `{dir}` | the node's directory in the run directory |
 //! | `{network}` | the network's name |
 //! | `{subnet}` | the network's subnet, e.g. `10.200.0.0/24` |
 //! | `{host}` | the host's address on the network (the nodes reach the host there) |
+//! | `{subnet6}`, `{host6}` | the same for IPv6 (networks with `ipv6` only) |
 //! | `{count}` | the number of nodes |
 //! | `{all:PATTERN}` | PATTERN for every node, joined by `,` |
 //! | `{others:PATTERN}` | PATTERN for every other node, joined by `,` |
 //!
-//! Inside PATTERN, `%name`, `%ip` and `%index` stand for that node's values, so an etcd
-//! cluster list is `{all:%name=http://%ip:2380}`; `%%` is a literal `%`, and any other word
-//! after a `%` is an error. `{{` and `}}` are literal braces.
+//! Inside PATTERN, `%name`, `%ip`, `%ip6` and `%index` stand for that node's values, so an etcd
+//! cluster list is `{all:%name=http://%ip:2380}` (or `{all:%name=http://[%ip6]:2380}`); `%%` is
+//! a literal `%`, and any other word after a `%` is an error. `{{` and `}}` are literal braces.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::subnet::Subnet6;
 
 /// A parsed template; parsing checks every placeholder, so rendering cannot fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +48,14 @@ enum Var {
     Name,
     Index,
     Ip,
+    Ip6,
     Data,
     Dir,
     Network,
     Subnet,
     Host,
+    Subnet6,
+    Host6,
     Count,
 }
 
@@ -58,6 +64,7 @@ enum PatternPiece {
     Text(String),
     Name,
     Ip,
+    Ip6,
     Index,
 }
 
@@ -68,6 +75,8 @@ pub struct NodeVars {
     pub name: String,
     /// The node's address.
     pub ip: Ipv4Addr,
+    /// The node's IPv6 address, in networks with IPv6.
+    pub ip6: Option<Ipv6Addr>,
 }
 
 /// Everything a template can refer to, for one node and one service.
@@ -87,6 +96,8 @@ pub struct Vars<'a> {
     pub subnet: &'a str,
     /// The host's address on the network.
     pub host: Ipv4Addr,
+    /// The network's IPv6 prefix, in networks with IPv6.
+    pub subnet6: Option<Subnet6>,
 }
 
 impl Template {
@@ -122,6 +133,16 @@ impl Template {
         Ok(Template { source: source.to_string(), pieces })
     }
 
+    /// Whether the template names an IPv6 value (`{ip6}`, `{host6}`, `{subnet6}`, `%ip6`),
+    /// which only a network with IPv6 has.
+    pub fn needs_ipv6(&self) -> bool {
+        self.pieces.iter().any(|p| match p {
+            Piece::Var(v) => matches!(v, Var::Ip6 | Var::Host6 | Var::Subnet6),
+            Piece::Join { pattern, .. } => pattern.contains(&PatternPiece::Ip6),
+            Piece::Text(_) => false,
+        })
+    }
+
     /// The template as written.
     pub fn source(&self) -> &str {
         &self.source
@@ -149,6 +170,7 @@ impl Template {
                                 PatternPiece::Text(t) => out.push_str(t),
                                 PatternPiece::Name => out.push_str(&node.name),
                                 PatternPiece::Ip => write!(out, "{}", node.ip).unwrap(),
+                                PatternPiece::Ip6 => write_some(&mut out, node.ip6),
                                 PatternPiece::Index => write!(out, "{i}").unwrap(),
                             }
                         }
@@ -163,7 +185,8 @@ impl Template {
 /// `template` rendered for node 0 of a sample network of one node: what a check of its
 /// rendered form (a URL, a path) needs.
 pub(crate) fn render_sample(template: &Template) -> String {
-    let nodes = [NodeVars { name: "node0".into(), ip: Ipv4Addr::new(10, 200, 0, 2) }];
+    let subnet6 = Subnet6 { addr: Ipv6Addr::new(0xfd00, 0x6e64, 0, 0, 0, 0, 0, 0), prefix: 64 };
+    let nodes = [NodeVars { name: "node0".into(), ip: Ipv4Addr::new(10, 200, 0, 2), ip6: Some(subnet6.node(0)) }];
     let vars = Vars {
         index: 0,
         nodes: &nodes,
@@ -172,6 +195,7 @@ pub(crate) fn render_sample(template: &Template) -> String {
         network: "net",
         subnet: "10.200.0.0/24",
         host: Ipv4Addr::new(10, 200, 0, 1),
+        subnet6: Some(subnet6),
     };
     template.render(&vars)
 }
@@ -189,12 +213,22 @@ fn render_var(out: &mut String, var: Var, v: &Vars<'_>) {
         Var::Name => out.push_str(&node.name),
         Var::Index => write!(out, "{}", v.index).unwrap(),
         Var::Ip => write!(out, "{}", node.ip).unwrap(),
+        Var::Ip6 => write_some(out, node.ip6),
         Var::Data => out.push_str(&v.data.to_string_lossy()),
         Var::Dir => out.push_str(&v.dir.to_string_lossy()),
         Var::Network => out.push_str(v.network),
         Var::Subnet => out.push_str(v.subnet),
         Var::Host => write!(out, "{}", v.host).unwrap(),
+        Var::Subnet6 => write_some(out, v.subnet6),
+        Var::Host6 => write_some(out, v.subnet6.map(|s| s.host())),
         Var::Count => write!(out, "{}", v.nodes.len()).unwrap(),
+    }
+}
+
+/// An IPv6 value, or nothing in a network without IPv6 (which validation refuses first).
+fn write_some(out: &mut String, value: Option<impl std::fmt::Display>) {
+    if let Some(value) = value {
+        write!(out, "{value}").unwrap();
     }
 }
 
@@ -211,23 +245,26 @@ fn parse_placeholder(inner: &str) -> std::result::Result<Piece, String> {
         "name" | "node" => Var::Name,
         "index" => Var::Index,
         "ip" => Var::Ip,
+        "ip6" => Var::Ip6,
         "data" => Var::Data,
         "dir" => Var::Dir,
         "network" => Var::Network,
         "subnet" => Var::Subnet,
         "host" => Var::Host,
+        "subnet6" => Var::Subnet6,
+        "host6" => Var::Host6,
         "count" => Var::Count,
         _ => {
             return Err(format!(
-                "unknown placeholder '{{{inner}}}' (known: name, node, index, ip, data, dir, \
-                 network, subnet, host, count, all:PATTERN, others:PATTERN)"
+                "unknown placeholder '{{{inner}}}' (known: name, node, index, ip, ip6, data, \
+                 dir, network, subnet, host, subnet6, host6, count, all:PATTERN, others:PATTERN)"
             ))
         }
     };
     Ok(Piece::Var(var))
 }
 
-/// A join's pattern: `%name`, `%ip` and `%index` (a `%` and a word: letters and digits),
+/// A join's pattern: `%name`, `%ip`, `%ip6` and `%index` (a `%` and a word: letters and digits),
 /// `%%` for a literal `%`; a `%` before anything else stays as it is.
 fn parse_pattern(pattern: &str) -> std::result::Result<Vec<PatternPiece>, String> {
     let mut out = Vec::new();
@@ -251,8 +288,11 @@ fn parse_pattern(pattern: &str) -> std::result::Result<Vec<PatternPiece>, String
             "name" => PatternPiece::Name,
             "index" => PatternPiece::Index,
             "ip" => PatternPiece::Ip,
+            "ip6" => PatternPiece::Ip6,
             other => {
-                return Err(format!("unknown '%{other}' in a pattern (known: %name, %ip, %index; %% is a literal %)"))
+                return Err(format!(
+                    "unknown '%{other}' in a pattern (known: %name, %ip, %ip6, %index; %% is a literal %)"
+                ))
             }
         };
         if !text.is_empty() {
@@ -273,7 +313,13 @@ mod tests {
     use super::*;
 
     fn nodes() -> Vec<NodeVars> {
-        (0..3).map(|i| NodeVars { name: format!("node{i}"), ip: Ipv4Addr::new(10, 0, 0, 2 + i as u8) }).collect()
+        (0..3)
+            .map(|i| NodeVars {
+                name: format!("node{i}"),
+                ip: Ipv4Addr::new(10, 0, 0, 2 + i as u8),
+                ip6: Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2 + i as u16)),
+            })
+            .collect()
     }
 
     fn render(src: &str, index: usize) -> String {
@@ -286,6 +332,7 @@ mod tests {
             network: "net",
             subnet: "10.0.0.0/24",
             host: Ipv4Addr::new(10, 0, 0, 1),
+            subnet6: Some("fd00::/64".parse().unwrap()),
         };
         Template::parse(src).unwrap().render(&vars)
     }
@@ -295,6 +342,10 @@ mod tests {
         assert_eq!(render("{name}@{ip}:{index} {data} {dir}", 1), "node1@10.0.0.3:1 /d /n");
         assert_eq!(render("{network} {subnet} {host} {count}", 0), "net 10.0.0.0/24 10.0.0.1 3");
         assert_eq!(render("plain", 0), "plain");
+        assert_eq!(render("[{ip6}] {subnet6} {host6}", 1), "[fd00::3] fd00::/64 fd00::1");
+        assert!(Template::parse("http://[{ip6}]:1").unwrap().needs_ipv6());
+        assert!(Template::parse("{all:[%ip6]}").unwrap().needs_ipv6());
+        assert!(!Template::parse("{ip} {all:%ip}").unwrap().needs_ipv6());
     }
 
     #[test]
@@ -306,6 +357,7 @@ mod tests {
         assert_eq!(render("{others:%ip:26656}", 1), "10.0.0.2:26656,10.0.0.4:26656");
         assert_eq!(render("{all:%index-50%}", 2), "0-50%,1-50%,2-50%");
         assert_eq!(render("{others:%%%name}", 0), "%node1,%node2");
+        assert_eq!(render("{others:[%ip6]:2380}", 0), "[fd00::3]:2380,[fd00::4]:2380");
     }
 
     #[test]

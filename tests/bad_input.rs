@@ -64,7 +64,19 @@ fn bad_manifests_and_arguments_are_refused_and_make_nothing() {
             "pattern",
             String::new(),
             svc("env = { PEERS = \"{all:%foo}\" }"),
-            vec!["service[0].env.PEERS", "unknown '%foo' in a pattern", "%name, %ip, %index"],
+            vec!["service[0].env.PEERS", "unknown '%foo' in a pattern", "%name, %ip, %ip6, %index"],
+        ),
+        (
+            "ip6-without-ipv6",
+            String::new(),
+            svc("env = { ME = \"[{ip6}]\" }"),
+            vec!["'[{ip6}]' names an IPv6 value", "set ipv6 = true"],
+        ),
+        (
+            "subnet6-long",
+            "ipv6 = true\nsubnet6 = \"fd00:6e64::/96\"".into(),
+            String::new(),
+            vec!["network.subnet6", "prefix /96 must be from /8 to /64"],
         ),
         (
             "multicast",

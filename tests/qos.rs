@@ -48,12 +48,18 @@ fn netem_here(network: &Network) -> bool {
 struct Rtts(Vec<f64>);
 
 impl Rtts {
-    /// `count` pings from `from` to `to`, after a warm-up (ARP crosses netem too, and the
-    /// first packets under emulation are slow).
+    /// `count` pings from `from` to `to`'s IPv4 address, after a warm-up (the first packets
+    /// under emulation are slow).
     fn measure(network: &Network, from: &str, to: &str, count: usize) -> Rtts {
-        let (a, b) = (network.node(from).unwrap(), network.node(to).unwrap());
-        exec(a, &["ping", "-c", "3", "-W", "2", &b.ip().to_string()]);
-        let out = exec(a, &["ping", "-c", &count.to_string(), "-i", "0.05", "-W", "2", &b.ip().to_string()]);
+        let to_ip = network.node(to).unwrap().ip().to_string();
+        Rtts::measure_to(network, from, &to_ip, count)
+    }
+
+    /// The same to address `to` (IPv4 or IPv6).
+    fn measure_to(network: &Network, from: &str, to: &str, count: usize) -> Rtts {
+        let a = network.node(from).unwrap();
+        exec(a, &["ping", "-c", "3", "-W", "2", to]);
+        let out = exec(a, &["ping", "-c", &count.to_string(), "-i", "0.05", "-W", "2", to]);
         let text = String::from_utf8_lossy(&out.stdout);
         let mut v: Vec<f64> =
             text.lines().filter_map(|l| l.split("time=").nth(1)?.split_whitespace().next()?.parse().ok()).collect();
@@ -212,7 +218,8 @@ fn loss_stays_within_binomial_bounds() {
 }
 
 /// Shapes each (a, b, ms) pair both ways, calibrates on the first pair at 1 ms, and checks
-/// that every (from, to, rtt) round trip adds what it should.
+/// that every (from, to, rtt) round trip adds what it should: over IPv4, and over IPv6 too in
+/// a dual-stack network (the lab picks senders by port, whatever the protocol).
 fn check_pair_delays(network: &Network, pairs: &[(&str, &str, u64)], expected: &[(&str, &str, f64)]) {
     let set = |ms: Option<u64>| {
         for &(a, b, d) in pairs {
@@ -225,12 +232,16 @@ fn check_pair_delays(network: &Network, pairs: &[(&str, &str, u64)], expected: &
     for &(a, b, rtt) in expected {
         let shaped = Rtts::measure(network, a, b, 20);
         assert_added(&format!("pair {a}-{b}"), &calibration, 2.0, &shaped, rtt);
+        if let Some(ip6) = network.node(b).unwrap().ip6() {
+            let shaped = Rtts::measure_to(network, a, &ip6.to_string(), 20);
+            assert_added(&format!("pair {a}-{b} over IPv6"), &calibration, 2.0, &shaped, rtt);
+        }
     }
 }
 
 #[test]
 fn pairs_get_their_own_delays() {
-    let network = up(&NetworkSpec::new("t-qos-pairs", 3));
+    let network = up(&NetworkSpec { ipv6: true, ..NetworkSpec::new("t-qos-pairs", 3) });
     if !netem_here(&network) {
         return teardown(network);
     }

@@ -8,6 +8,7 @@ mod cli;
 mod clock;
 mod common;
 mod conditions;
+mod dual_stack;
 mod errors;
 mod etcd;
 mod events;

@@ -85,6 +85,7 @@ class _NodeInfo(TypedDict):
     name: str
     index: int
     ip: str
+    ip6: Optional[str]
     url: Optional[str]
     dir: Path
 
@@ -111,6 +112,7 @@ class Network:
         binaries: Optional[Dict[str, str]] = None,
         run_root: Optional[str] = None,
         keep_data: bool = False,
+        ipv6: bool = False,
     ) -> "Network":
         """Locates the profile's programs (a missing one raises MissingBinaryError), or
         reads the manifest when `manifest` is given (then `profile` is ignored)."""
@@ -137,6 +139,10 @@ class Network:
     def subnet(self) -> str: ...
     @property
     def host_ip(self) -> str: ...
+    @property
+    def subnet6(self) -> Optional[str]: ...
+    @property
+    def host_ip6(self) -> Optional[str]: ...
     def nodes(self) -> List[_NodeInfo]: ...
     def node(self, node: str) -> _NodeInfo: ...
     def services(self, node: str) -> List[str]: ...

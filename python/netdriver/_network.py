@@ -39,7 +39,8 @@ class Network:
     The programs are located here, so a missing one raises MissingBinaryError at once.
     ``name`` names the network (1-32 letters, digits, '-' or '_'); ``run_root`` is where run
     directories go (default /var/tmp/netdriver); ``keep_data`` keeps the services' data
-    directories after teardown.
+    directories after teardown; ``ipv6`` makes the network dual stack (each node also gets an
+    IPv6 address, :attr:`Node.ip6`, as a manifest's ``ipv6 = true`` does).
 
     Used as a context manager, the network is stopped on exit::
 
@@ -56,6 +57,7 @@ class Network:
         binaries: Optional[Mapping[str, Union[str, "PathLike[str]"]]] = None,
         run_root: Optional[Union[str, "PathLike[str]"]] = None,
         keep_data: bool = False,
+        ipv6: bool = False,
         node_class: Optional[Type[Node]] = None,
     ):
         self._net = _netdriver.Network(
@@ -65,6 +67,7 @@ class Network:
             binaries=None if binaries is None else {k: fspath(v) for k, v in binaries.items()},
             run_root=None if run_root is None else fspath(run_root),
             keep_data=keep_data,
+            ipv6=ipv6,
         )
         self._node_class = node_class or NODE_CLASSES.get(self._net.profile, Node)
         self._nodes: Optional[List[Node]] = None
@@ -156,6 +159,16 @@ class Network:
     def host_ip(self) -> str:
         """The host's address on the network."""
         return self._net.host_ip
+
+    @property
+    def subnet6(self) -> Optional[str]:
+        """The nodes' IPv6 prefix, e.g. ``fd3c:1a2b:9f00::/64``; None without IPv6."""
+        return self._net.subnet6
+
+    @property
+    def host_ip6(self) -> Optional[str]:
+        """The host's IPv6 address on the network; None without IPv6."""
+        return self._net.host_ip6
 
     # Nodes.
 

@@ -167,6 +167,8 @@ class Node:
         self.index: int = info["index"]
         #: Its IPv4 address, reachable from the host.
         self.ip: str = info["ip"]
+        #: Its IPv6 address in a dual-stack network (``ipv6``), reachable from the host; else None.
+        self.ip6: Optional[str] = info["ip6"]
         #: The URL of its main service (the profile's; e.g. BigchainDB's ``/api/v1/``), or None.
         self.url: Optional[str] = info["url"]
         #: Its directory in the run directory: logs and data of its services.

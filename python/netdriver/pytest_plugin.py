@@ -16,6 +16,8 @@ or per test by a marker, which wins::
     def test_catch_up(network):
         network.start(4)
 
+(``ipv6=True`` in the marker makes the network dual stack.)
+
 Logs: a run's logs stay in its run directory (``network.run_dir``). After a failed test the
 plugin keeps them and adds a "netdriver" section to the report naming the run directory, its
 timeline (``events.jsonl``) with its last events, a picture of the run (``timeline.html``,
@@ -85,8 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("give --netdriver-profile or --netdriver-manifest, not both")
     config.addinivalue_line(
         "markers",
-        "netdriver(profile=None, manifest=None, binaries=None): the network the `network` fixture "
-        "gives this test (overrides --netdriver-profile, --netdriver-manifest, --netdriver-binary)",
+        "netdriver(profile=None, manifest=None, binaries=None, ipv6=False): the network the `network` "
+        "fixture gives this test (overrides --netdriver-profile, --netdriver-manifest, --netdriver-binary)",
     )
 
 
@@ -118,12 +120,13 @@ def _network_args(request: pytest.FixtureRequest) -> Dict[str, Any]:
     binaries = _binaries_option(config.getoption("netdriver_binary"))
     marker = request.node.get_closest_marker("netdriver")
     marker_binaries: Dict[str, str] = {}
+    ipv6 = bool(marker is not None and marker.kwargs.get("ipv6", False))
     if marker is not None:
         if marker.args:
-            raise pytest.UsageError("@pytest.mark.netdriver takes keywords only: profile=, manifest=, binaries=")
-        unknown = set(marker.kwargs) - {"profile", "manifest", "binaries"}
+            raise pytest.UsageError("@pytest.mark.netdriver takes keywords only: profile=, manifest=, binaries=, ipv6=")
+        unknown = set(marker.kwargs) - {"profile", "manifest", "binaries", "ipv6"}
         if unknown:
-            raise pytest.UsageError(f"@pytest.mark.netdriver: unknown keywords {sorted(unknown)} (known: profile, manifest, binaries)")
+            raise pytest.UsageError(f"@pytest.mark.netdriver: unknown keywords {sorted(unknown)} (known: profile, manifest, binaries, ipv6)")
         if "manifest" in marker.kwargs:
             manifest = marker.kwargs["manifest"]
             if "profile" not in marker.kwargs:
@@ -139,8 +142,8 @@ def _network_args(request: pytest.FixtureRequest) -> Dict[str, Any]:
             raise pytest.UsageError("the netdriver network has both a profile and a manifest: give one")
         # A manifest names its programs: --netdriver-binary applies to profiles only (a
         # marker that gives both is told so by Network).
-        return {"manifest": manifest, "binaries": marker_binaries or None}
-    return {"profile": profile or "bigchaindb", "binaries": binaries or None}
+        return {"manifest": manifest, "binaries": marker_binaries or None, "ipv6": ipv6}
+    return {"profile": profile or "bigchaindb", "binaries": binaries or None, "ipv6": ipv6}
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ pub(crate) struct Network {
     name: String,
     run_root: Option<PathBuf>,
     keep_data: bool,
+    /// Dual stack, whatever the profile's or manifest's spec says.
+    ipv6: bool,
     /// The network. Operations clone the Arc and run without the lock (never held while
     /// detached from Python), so that several Python threads can drive nodes at once; `stop`
     /// waits until they are done.
@@ -113,7 +115,8 @@ impl Network {
 impl Network {
     /// Locates the profile's programs now, so that a missing one fails here.
     #[new]
-    #[pyo3(signature = (profile = Some("bigchaindb".to_string()), manifest = None, name = None, binaries = None, run_root = None, keep_data = false))]
+    #[expect(clippy::too_many_arguments, reason = "Python's keyword arguments, one parameter each")]
+    #[pyo3(signature = (profile = Some("bigchaindb".to_string()), manifest = None, name = None, binaries = None, run_root = None, keep_data = false, ipv6 = false))]
     fn new(
         py: Python<'_>,
         profile: Option<String>,
@@ -122,6 +125,7 @@ impl Network {
         binaries: Option<HashMap<String, PathBuf>>,
         run_root: Option<PathBuf>,
         keep_data: bool,
+        ipv6: bool,
     ) -> PyResult<Self> {
         let binaries: Vec<(String, PathBuf)> = binaries.unwrap_or_default().into_iter().collect();
         let located: netdriver::Result<Arc<dyn Profile>> = py.detach(|| match &manifest {
@@ -143,7 +147,15 @@ impl Network {
             (None, true) => profile.spec("", 1).py_err()?.name,
             (None, false) => profile.name().to_string(),
         };
-        Ok(Network { profile, name, run_root, keep_data, live: Mutex::new(Live::Stopped), last: Mutex::new(None) })
+        Ok(Network {
+            profile,
+            name,
+            run_root,
+            keep_data,
+            ipv6,
+            live: Mutex::new(Live::Stopped),
+            last: Mutex::new(None),
+        })
     }
 
     /// Brings up `nodes` nodes, prepares them and starts every service (waiting until each is
@@ -161,7 +173,8 @@ impl Network {
         }
         // Back to Stopped if the bring-up panics (a panic becomes a Python exception).
         let guard = StartGuard(&self.live);
-        let (profile, name, run_root, keep_data) = (self.profile.clone(), &self.name, &self.run_root, self.keep_data);
+        let (profile, name, run_root) = (self.profile.clone(), &self.name, &self.run_root);
+        let (keep_data, ipv6) = (self.keep_data, self.ipv6);
         let last = &self.last;
         let started = py.detach(move || {
             let mut spec = profile.spec(name, nodes)?;
@@ -169,6 +182,7 @@ impl Network {
                 spec.run_root.clone_from(root);
             }
             spec.keep_data |= keep_data;
+            spec.ipv6 |= ipv6;
             let network = netdriver::events::acting_as(netdriver::Actor::Python, || profile.up(&spec))?;
             network.set_actor(netdriver::Actor::Python);
             *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
@@ -266,7 +280,19 @@ impl Network {
         Ok(self.network()?.host_ip().to_string())
     }
 
-    /// One dict per node: name, index, ip, url (None if the profile has none), dir.
+    /// The IPv6 prefix in CIDR form, or None without IPv6.
+    #[getter]
+    fn subnet6(&self) -> PyResult<Option<String>> {
+        Ok(self.network()?.subnet6().map(|s| s.to_string()))
+    }
+
+    /// The host's IPv6 address on the network, or None without IPv6.
+    #[getter]
+    fn host_ip6(&self) -> PyResult<Option<String>> {
+        Ok(self.network()?.host_ip6().map(|ip| ip.to_string()))
+    }
+
+    /// One dict per node: name, index, ip, ip6 (None without IPv6), url (None if the profile has none), dir.
     fn nodes<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let network = self.network()?;
         network.nodes().iter().map(|n| node_dict(py, n)).collect()
@@ -465,6 +491,7 @@ fn node_dict<'py>(py: Python<'py>, node: &netdriver::Node) -> PyResult<Bound<'py
     dict.set_item("name", node.name())?;
     dict.set_item("index", node.index())?;
     dict.set_item("ip", node.ip().to_string())?;
+    dict.set_item("ip6", node.ip6().map(|ip| ip.to_string()))?;
     dict.set_item("url", node.url())?;
     dict.set_item("dir", node.dir())?;
     Ok(dict)

@@ -162,17 +162,19 @@ fn serve<T>(network: &Network, body: impl FnOnce() -> T) -> Result<T> {
 
 fn summary(network: &Network) -> String {
     let mut text = format!(
-        "netdriver: network {} is up (NETDRIVER_NETWORK={}): {} node(s) on {}, host at {}, logs in {}",
+        "netdriver: network {} is up (NETDRIVER_NETWORK={}): {} node(s) on {}, host at {}{}, logs in {}",
         network.name(),
         network.id(),
         network.nodes().len(),
         network.subnet(),
         network.host_ip(),
+        network.subnet6().map_or(String::new(), |s6| format!("; {s6}, host at {}", s6.host())),
         network.run_dir().display()
     );
     for node in network.nodes().iter().take(8) {
         let services: Vec<String> = node.services().iter().map(|s| format!("{} {}", s.name(), s.state())).collect();
-        text.push_str(format!("\n  {:<8} {:<15} {}", node.name(), node.ip(), services.join(", ")).trim_end());
+        let ip6 = node.ip6().map_or(String::new(), |ip| format!("{ip:<20} "));
+        text.push_str(format!("\n  {:<8} {:<15} {ip6}{}", node.name(), node.ip(), services.join(", ")).trim_end());
     }
     if network.nodes().len() > 8 {
         let _ = write!(text, "\n  ... and {} more", network.nodes().len() - 8);

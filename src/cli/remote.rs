@@ -14,18 +14,30 @@ pub(super) fn status(network: Option<&str>, json: bool) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&status).expect("status serializes"));
         return Ok(ExitCode::SUCCESS);
     }
-    println!("network {} (id {}) on {}, logs in {}", status.name, status.id, status.subnet, status.run_dir.display());
-    let mut rows = vec![["NODE".to_string(), "IP".into(), "SERVICE".into(), "STATE".into(), "PID".into()]];
+    let on = match &status.subnet6 {
+        Some(s6) => format!("{} and {s6}", status.subnet),
+        None => status.subnet.clone(),
+    };
+    println!("network {} (id {}) on {on}, logs in {}", status.name, status.id, status.run_dir.display());
+    let dual = status.subnet6.is_some();
+    let mut rows =
+        vec![["NODE".to_string(), "IP".into(), "IP6".into(), "SERVICE".into(), "STATE".into(), "PID".into()]];
     for node in &status.nodes {
+        let ip6 = node.ip6.clone().unwrap_or_default();
         if node.services.is_empty() {
-            rows.push([node.name.clone(), node.ip.clone(), "-".into(), "-".into(), "-".into()]);
+            rows.push([node.name.clone(), node.ip.clone(), ip6.clone(), "-".into(), "-".into(), "-".into()]);
         }
         for s in &node.services {
             let pid = s.pid.map_or("-".into(), |p| p.to_string());
-            rows.push([node.name.clone(), node.ip.clone(), s.name.clone(), s.state.clone(), pid]);
+            rows.push([node.name.clone(), node.ip.clone(), ip6.clone(), s.name.clone(), s.state.clone(), pid]);
         }
     }
-    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    // The IP6 column only in a dual-stack network.
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| r.into_iter().enumerate().filter(|&(c, _)| dual || c != 2).map(|(_, v)| v).collect())
+        .collect();
+    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     for row in rows {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         println!("{}", cells.join("  ").trim_end());

@@ -24,6 +24,9 @@ pub struct Status {
     pub name: String,
     /// Subnet in CIDR form.
     pub subnet: String,
+    /// IPv6 prefix in CIDR form, in a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<String>,
     /// Run directory (logs).
     pub run_dir: PathBuf,
     /// One entry per node.
@@ -39,6 +42,9 @@ pub struct NodeStatus {
     pub name: String,
     /// Node address.
     pub ip: String,
+    /// Node IPv6 address, in a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<String>,
     /// Its services.
     pub services: Vec<ServiceStatus>,
 }
@@ -61,6 +67,7 @@ impl Status {
             id: network.id().to_string(),
             name: network.name().to_string(),
             subnet: network.subnet().to_string(),
+            subnet6: network.subnet6().map(|s| s.to_string()),
             run_dir: network.run_dir().to_path_buf(),
             nodes: network
                 .nodes()
@@ -68,6 +75,7 @@ impl Status {
                 .map(|n| NodeStatus {
                     name: n.name().to_string(),
                     ip: n.ip().to_string(),
+                    ip6: n.ip6().map(|ip| ip.to_string()),
                     services: n
                         .services()
                         .iter()

@@ -1,4 +1,5 @@
-//! Partitions: which nodes' traffic the lab drops on its way to which others.
+//! The lab's nftables: partitions (which nodes' traffic the lab drops on its way to which
+//! others) and the sender tags that per-sender shaping classifies by.
 //!
 //! One nftables table in the lab namespace (inet family, on the forward hook: every packet
 //! the lab routes from node to node, IPv4 and IPv6 alike). Packets are matched by the lab's
@@ -9,6 +10,11 @@
 //! N² of a set of pairs. A change replaces the whole table in one atomic `nft -f`
 //! transaction. Nothing in the nodes changes (their neighbour entries are permanent), so a
 //! healed pair talks again at once.
+//!
+//! Per-sender shaping needs to know, at a receiver's port, which port a packet came in by:
+//! a second table sets every packet's priority to its sender's htb class (`1:<2 + index>`),
+//! which htb takes as the class directly, no filter needed. It is written once, the first
+//! time a sender is shaped on its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -18,6 +24,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use super::port_name;
+use super::shape::sender_class;
 use crate::error::{Context, Error, Result};
 
 /// The whole table for `cuts` (what the first nodes of a cut send to the second ones is
@@ -52,10 +59,34 @@ fn ruleset(cuts: &[(&[usize], &[usize])]) -> String {
     text
 }
 
+/// The table that tags each of `nodes` nodes' packets with its sender's htb class.
+fn sender_tags(nodes: usize) -> String {
+    let map: Vec<String> = (0..nodes)
+        .map(|i| {
+            let class = sender_class(i);
+            format!("\"{}\" : {:x}:{:x}", port_name(i), class >> 16, class & 0xffff)
+        })
+        .collect();
+    format!(
+        "table inet netdriver-senders {{\n  chain forward {{\n    type filter hook forward priority 0; policy accept;\n    \
+         meta priority set iifname map {{ {} }}\n  }}\n}}\n",
+        map.join(", ")
+    )
+}
+
 /// Replaces the cuts with `cuts` (what the first nodes of a cut send to the second ones is
 /// dropped).
 pub(crate) fn apply(lab: BorrowedFd<'_>, cuts: &[(&[usize], &[usize])]) -> Result<()> {
-    let script = ruleset(cuts);
+    nft(lab, &ruleset(cuts), "the partition rules")
+}
+
+/// Tags the packets of each of `nodes` nodes with its sender's htb class.
+pub(crate) fn tag_senders(lab: BorrowedFd<'_>, nodes: usize) -> Result<()> {
+    nft(lab, &sender_tags(nodes), "the sender tags")
+}
+
+/// Runs `script` through `nft -f` in the lab; `what` names it in errors.
+fn nft(lab: BorrowedFd<'_>, script: &str, what: &str) -> Result<()> {
     let fd = lab.as_raw_fd();
     let mut cmd = Command::new("nft");
     cmd.args(["-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
@@ -82,7 +113,7 @@ pub(crate) fn apply(lab: BorrowedFd<'_>, cuts: &[(&[usize], &[usize])]) -> Resul
             fix: "load it with `modprobe nf_tables` or use a kernel built with it".into(),
         });
     }
-    Err(Error::State(format!("nft rejected the partition rules: {message}")))
+    Err(Error::State(format!("nft rejected {what}: {message}")))
 }
 
 #[cfg(test)]
@@ -100,5 +131,11 @@ mod tests {
         let map = "iifname vmap { \"n0\" : jump to0, \"n1\" : jump to0, \"n2\" : jump to1, \"n3\" : jump to2 }";
         assert!(text.contains(map), "{text}");
         assert!(!ruleset(&[]).contains("vmap"));
+    }
+
+    #[test]
+    fn senders_are_tagged_with_their_class() {
+        let text = sender_tags(3);
+        assert!(text.contains("meta priority set iifname map { \"n0\" : 1:2, \"n1\" : 1:3, \"n2\" : 1:4 }"), "{text}");
     }
 }

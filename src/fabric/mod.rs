@@ -12,11 +12,19 @@
 //! ever sent: a network of N nodes holds 2N + 2 neighbour entries, all permanent, which the
 //! kernel's shared neighbour table does not count against its limit (`gc_thresh3`), however
 //! many pairs talk. A router has no port limit (a bridge holds 1023 ports).
+//!
+//! Dual stack is the same again for IPv6: each node's address from the network's prefix
+//! (without duplicate address detection, so it serves at once), [`GATEWAY6`] as the next hop,
+//! permanent entries both ways, so no neighbour discovery either. The lab's ports have no
+//! IPv6 address of their own. Only routed traffic crosses the lab: what a node sends to a
+//! link-local address or as a non-IP frame reaches the lab and no other node, as on any link
+//! that ends at a router, and multicast (a node's own reports and solicitations) stays on the
+//! node's link.
 
 mod filter;
 mod shape;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use futures::TryStreamExt;
@@ -33,7 +41,7 @@ use crate::error::{Context, Error, Result};
 use crate::ns::{self, NodeNamespaces};
 use crate::runtime::{self, Io};
 use crate::shaping::Qos;
-use crate::subnet::Subnet;
+use crate::subnet::{Subnet, Subnet6};
 
 /// Fixed interface indexes in the lab and node namespaces (indexes are per namespace):
 /// they save a lookup per link.
@@ -48,6 +56,8 @@ const PORT_GROUP: u32 = 1;
 /// The next hop of every node and of the host: an address no interface holds (link-local, so
 /// it cannot clash with a routed one), known only by its permanent neighbour entry.
 pub(crate) const GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+/// The same for IPv6: an address no interface holds (the lab's ports have none).
+pub(crate) const GATEWAY6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 /// The MAC address of every lab port and of the lab's end of the uplink (each is a link of its
 /// own, so they need not differ). Locally administered, as are the others.
 const LAB_MAC: [u8; 6] = [0x02, 0x6e, 0x64, 0x00, 0x00, 0x01];
@@ -83,22 +93,45 @@ pub(crate) struct Fabric {
     uplink: String,
     uplink_index: u32,
     subnet: Subnet,
+    subnet6: Option<Subnet6>,
+    /// How many nodes the network has.
+    nodes: usize,
     /// Set once netem has been seen to work.
     netem_ok: std::sync::OnceLock<()>,
+    /// Set once every node's packets are tagged with its htb class (for per-sender shaping).
+    sender_classes: std::sync::OnceLock<()>,
 }
 
 impl Fabric {
-    /// Creates the lab namespace (a router) and the uplink holding the host's address.
-    pub(crate) fn create(rt: tokio::runtime::Handle, id: &str, subnet: Subnet, ipv6: bool) -> Result<Fabric> {
-        let (lab, _, socket) = ns::create_lab(ipv6)?;
+    /// Creates the lab namespace (a router) for `nodes` nodes, and the uplink holding the
+    /// host's addresses: in `subnet`, and in `subnet6` for a dual-stack network.
+    pub(crate) fn create(
+        rt: tokio::runtime::Handle,
+        id: &str,
+        subnet: Subnet,
+        subnet6: Option<Subnet6>,
+        nodes: usize,
+    ) -> Result<Fabric> {
+        let (lab, _, socket) = ns::create_lab(subnet6.is_some())?;
         let uplink = format!("{UPLINK_PREFIX}{id}");
         let (lab_nl, host_nl) = runtime::block_on(&rt, async {
             let (conn, host, _) = rtnetlink::new_connection().context(|| "opening a netlink socket")?;
             tokio::spawn(conn);
             Ok::<_, Error>((ns::into_handle(socket), host))
         })?;
-        let mut fabric =
-            Fabric { rt, lab, lab_nl, host_nl, uplink, uplink_index: 0, subnet, netem_ok: std::sync::OnceLock::new() };
+        let mut fabric = Fabric {
+            rt,
+            lab,
+            lab_nl,
+            host_nl,
+            uplink,
+            uplink_index: 0,
+            subnet,
+            subnet6,
+            nodes,
+            netem_ok: std::sync::OnceLock::new(),
+            sender_classes: std::sync::OnceLock::new(),
+        };
         fabric.uplink_index = runtime::block_on(&fabric.rt, fabric.build_uplink(id))?;
         Ok(fabric)
     }
@@ -123,7 +156,15 @@ impl Fabric {
         let index = link_index(&self.host_nl, &self.uplink).await?;
         let host = self.subnet.host();
         let what = format!("routing {} through {}", self.subnet, self.uplink);
-        join_next_hop(&self.host_nl, index, host, self.subnet).await.map_err(nl(what))?;
+        join_next_hop(&self.host_nl, index, host.into(), (self.subnet.addr.into(), self.subnet.prefix))
+            .await
+            .map_err(nl(what))?;
+        if let Some(s6) = self.subnet6 {
+            let what = format!("routing {s6} through {}", self.uplink);
+            join_next_hop(&self.host_nl, index, s6.host().into(), (s6.addr.into(), s6.prefix))
+                .await
+                .map_err(nl(what))?;
+        }
 
         // The kernel keeps the index asked for a veth's peer only when the first end's is
         // given too, which the host's namespace cannot promise: look it up.
@@ -131,22 +172,22 @@ impl Fabric {
         let lab_end = link_index(lab, "uplink").await?;
         let up = LinkUnspec::new_with_index(lab_end).up().build();
         lab.link().set(up).execute().await.map_err(nl("bringing up the lab's uplink"))?;
-        route_to(lab, lab_end, host, mac).await.map_err(nl("routing the host's address in the lab"))?;
+        route_to(lab, lab_end, host.into(), mac).await.map_err(nl("routing the host's address in the lab"))?;
+        if let Some(s6) = self.subnet6 {
+            route_to(lab, lab_end, s6.host().into(), mac)
+                .await
+                .map_err(nl("routing the host's IPv6 address in the lab"))?;
+        }
         Ok(index)
     }
 
-    /// Joins node `index`: port `n<index>` in the lab, `eth0` with `ip` in the node, the
-    /// routes and neighbour entries both ways. Without `ipv6`, eth0 gets no link-local
-    /// address, so it sends no IPv6 at all. The requests of several nodes may be in flight at
-    /// once (each node's go in order on its own socket).
-    pub(crate) async fn attach(
-        &self,
-        index: usize,
-        ns: &NodeNamespaces,
-        socket: netlink_sys::Socket,
-        ip: Ipv4Addr,
-        ipv6: bool,
-    ) -> Result<()> {
+    /// Joins node `index`: port `n<index>` in the lab, `eth0` with the node's addresses in
+    /// the node, the routes and neighbour entries both ways. Without IPv6, eth0 gets no
+    /// link-local address, so it sends no IPv6 at all. The requests of several nodes may be in
+    /// flight at once (each node's go in order on its own socket).
+    pub(crate) async fn attach(&self, index: usize, ns: &NodeNamespaces, socket: netlink_sys::Socket) -> Result<()> {
+        let ip = self.subnet.node(index);
+        let ip6 = self.subnet6.map(|s| s.node(index));
         let port_index = PORT_INDEX_BASE + index as u32;
         let mac = node_mac(index);
         let node_net = ns.net()?;
@@ -170,7 +211,7 @@ impl Fabric {
             .map_err(|e| link_error(&format!("creating veth {}", port_name(index)), "veth", e))?;
         let node_nl = ns::into_handle(socket);
         let node_side = async {
-            if !ipv6 {
+            if ip6.is_none() {
                 // Before eth0 goes up, or it gets a link-local address on the way.
                 let mode = AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]);
                 let quiet = LinkUnspec::new_with_index(NODE_ETH_INDEX)
@@ -180,9 +221,21 @@ impl Fabric {
             }
             let [eth0, lo] = [NODE_ETH_INDEX, LOOPBACK_INDEX].map(|i| LinkUnspec::new_with_index(i).up().build());
             futures::try_join!(node_nl.link().set(eth0).execute(), node_nl.link().set(lo).execute())?;
-            join_next_hop(&node_nl, NODE_ETH_INDEX, ip, self.subnet).await
+            join_next_hop(&node_nl, NODE_ETH_INDEX, ip.into(), (self.subnet.addr.into(), self.subnet.prefix)).await?;
+            match (ip6, self.subnet6) {
+                (Some(ip6), Some(s6)) => {
+                    join_next_hop(&node_nl, NODE_ETH_INDEX, ip6.into(), (s6.addr.into(), s6.prefix)).await
+                }
+                _ => Ok(()),
+            }
         };
-        let lab_side = route_to(lab, port_index, ip, mac);
+        let lab_side = async {
+            route_to(lab, port_index, ip.into(), mac).await?;
+            match ip6 {
+                Some(ip6) => route_to(lab, port_index, ip6.into(), mac).await,
+                None => Ok(()),
+            }
+        };
         futures::try_join!(node_side, lab_side).map(|_| ()).map_err(nl(format!("joining node {index} ({ip})")))
     }
 
@@ -222,6 +275,11 @@ impl Fabric {
     /// Replaces the shaping of traffic to node `index`: `all` for every sender, or the
     /// sender's own setting.
     pub(crate) fn shape_receive(&self, index: usize, all: Option<&Qos>, senders: &[Sender<'_>]) -> Result<()> {
+        if !senders.is_empty() && self.sender_classes.get().is_none() {
+            use std::os::fd::AsFd;
+            filter::tag_senders(self.lab.as_fd(), self.nodes)?;
+            let _ = self.sender_classes.set(());
+        }
         runtime::block_on(&self.rt, shape::shape_receive(&self.lab_nl, index, all, senders))
     }
 
@@ -234,26 +292,30 @@ impl Fabric {
 /// An address range the host routes somewhere: a route's destination and prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Taken {
-    pub(crate) addr: Ipv4Addr,
+    pub(crate) addr: IpAddr,
     pub(crate) prefix: u8,
 }
 
-/// The ranges of the host's IPv4 routes in every table (not only the main one), whatever
-/// their prefix; default routes left out.
+/// The ranges of the host's IPv4 and IPv6 routes in every table (not only the main one),
+/// whatever their prefix; default routes left out.
 pub(crate) fn host_routes() -> Result<Vec<Taken>> {
     Io::new()?.block_on(async {
         let (conn, handle, _) = rtnetlink::new_connection().context(|| "opening a netlink socket")?;
         tokio::spawn(conn);
-        let mut routes = handle.route().get(RouteMessageBuilder::<Ipv4Addr>::new().build()).execute();
         let mut taken = Vec::new();
-        while let Some(route) = routes.try_next().await.map_err(nl("listing the host's routes"))? {
-            let prefix = route.header.destination_prefix_length;
-            let dest = route.attributes.iter().find_map(|a| match a {
-                RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
-                _ => None,
-            });
-            if let (Some(addr), true) = (dest, prefix > 0) {
-                taken.push(Taken { addr, prefix });
+        let families = [RouteMessageBuilder::<Ipv4Addr>::new().build(), RouteMessageBuilder::<Ipv6Addr>::new().build()];
+        for family in families {
+            let mut routes = handle.route().get(family).execute();
+            while let Some(route) = routes.try_next().await.map_err(nl("listing the host's routes"))? {
+                let prefix = route.header.destination_prefix_length;
+                let dest = route.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(IpAddr::from(*ip)),
+                    RouteAttribute::Destination(RouteAddress::Inet6(ip)) => Some(IpAddr::from(*ip)),
+                    _ => None,
+                });
+                if let (Some(addr), true) = (dest, prefix > 0) {
+                    taken.push(Taken { addr, prefix });
+                }
             }
         }
         Ok(taken)
@@ -291,21 +353,27 @@ impl std::fmt::Debug for Fabric {
     }
 }
 
-/// Gives interface `index` the address `ip` in `subnet` without the subnet's on-link route,
-/// and routes the subnet through [`GATEWAY`], whose permanent entry is the lab's MAC address.
+/// Gives interface `index` the address `ip` in `range` (network address and prefix length)
+/// without the range's on-link route (nor duplicate address detection, for IPv6), and routes
+/// the range through [`GATEWAY`] or [`GATEWAY6`], whose permanent entry is the lab's MAC
+/// address.
 async fn join_next_hop(
     nl: &Handle,
     index: u32,
-    ip: Ipv4Addr,
-    subnet: Subnet,
+    ip: IpAddr,
+    (net, prefix): (IpAddr, u8),
 ) -> std::result::Result<(), rtnetlink::Error> {
-    let mut address = nl.address().add(index, ip.into(), subnet.prefix);
-    address.message_mut().attributes.push(AddressAttribute::Flags(AddressFlags::Noprefixroute));
+    let mut address = nl.address().add(index, ip, prefix);
+    let flags =
+        if ip.is_ipv4() { AddressFlags::Noprefixroute } else { AddressFlags::Noprefixroute | AddressFlags::Nodad };
+    address.message_mut().attributes.push(AddressAttribute::Flags(flags));
     address.execute().await?;
-    nl.neighbours().add(index, GATEWAY.into()).link_layer_address(&LAB_MAC).execute().await?;
-    let route = RouteMessageBuilder::<Ipv4Addr>::new()
-        .destination_prefix(subnet.addr, subnet.prefix)
-        .gateway(GATEWAY)
+    let gateway = if ip.is_ipv4() { IpAddr::from(GATEWAY) } else { IpAddr::from(GATEWAY6) };
+    nl.neighbours().add(index, gateway).link_layer_address(&LAB_MAC).execute().await?;
+    let route = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(net, prefix)
+        .and_then(|r| r.gateway(gateway))
+        .expect("the range and the gateway are of the address's family")
         .output_interface(index)
         .onlink()
         .build();
@@ -313,10 +381,12 @@ async fn join_next_hop(
 }
 
 /// Routes `ip` out of the lab's interface `index`, to the fixed MAC address `mac`.
-async fn route_to(lab: &Handle, index: u32, ip: Ipv4Addr, mac: [u8; 6]) -> std::result::Result<(), rtnetlink::Error> {
-    lab.neighbours().add(index, ip.into()).link_layer_address(&mac).execute().await?;
-    let route = RouteMessageBuilder::<Ipv4Addr>::new()
-        .destination_prefix(ip, 32)
+async fn route_to(lab: &Handle, index: u32, ip: IpAddr, mac: [u8; 6]) -> std::result::Result<(), rtnetlink::Error> {
+    lab.neighbours().add(index, ip).link_layer_address(&mac).execute().await?;
+    let full = if ip.is_ipv4() { 32 } else { 128 };
+    let route = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(ip, full)
+        .expect("a host route is valid")
         .output_interface(index)
         .scope(RouteScope::Link)
         .build();

@@ -4,21 +4,19 @@
 //! drops (netem loss on a sender's own interface would be reported to its TCP):
 //! - traffic *to* node b: port `n<b>`'s egress. With only a node-wide setting, a netem root;
 //!   with per-sender settings, an htb root whose default class carries the node-wide netem
-//!   and one class per shaped sender (selected by u32 on the source address) its own.
+//!   and one class per shaped sender its own. htb picks a sender's class from the packet's
+//!   priority, which the lab sets from the port the packet came in by (see `filter`): IPv4,
+//!   IPv6 and anything else the lab routes are shaped alike.
 //! - traffic *from* node a: port `n<a>`'s ingress, redirected (mirred) to an ifb device
 //!   `i<a>` whose egress carries the netem.
 //!
 //! Every slot is a netem, with a tbf below it when a rate is set. A change rebuilds the
 //! port's tree: a netem distribution table cannot be taken back by a `change`.
 
-use std::net::Ipv4Addr;
-
 use futures::StreamExt;
 use netlink_packet_core::DefaultNla;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
-use netlink_packet_route::tc::{
-    TcAttribute, TcFilterU32Option, TcHandle, TcMessage, TcU32Key, TcU32Selector, TcU32SelectorFlags,
-};
+use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::{Handle, LinkIfb};
 
@@ -32,7 +30,6 @@ const TCA_OPTIONS: u16 = 2;
 /// Filter protocols, in network byte order as the kernel reads them (rtnetlink passes the
 /// value through as is).
 const ETH_P_ALL: u16 = 0x0003u16.to_be();
-const ETH_P_IP: u16 = 0x0800u16.to_be();
 /// What htb classes may carry: effectively unlimited (rates come from tbf).
 const UNLIMITED: Rate = Rate::from_bits_per_sec(100_000_000_000);
 /// How long tbf may queue at its rate before it drops.
@@ -41,8 +38,13 @@ const TBF_LATENCY: std::time::Duration = std::time::Duration::from_millis(200);
 /// Who sends what a per-sender slot shapes.
 pub(crate) struct Sender<'a> {
     pub(crate) index: usize,
-    pub(crate) ip: Ipv4Addr,
     pub(crate) qos: &'a Qos,
+}
+
+/// The htb class (`1:<2 + index>`) of sender `index` at every receiver's port: the priority
+/// the lab gives its packets.
+pub(super) fn sender_class(index: usize) -> u32 {
+    0x10000 | (2 + index as u32)
 }
 
 /// Fails with a clear error if the kernel has no netem, changing nothing on the nodes.
@@ -84,25 +86,9 @@ pub(crate) async fn shape_receive(lab: &Handle, index: usize, all: Option<&Qos>,
         slot(lab, port, class_of(1), 0x10, q, ticks).await?;
     }
     for s in senders {
-        let minor = 2 + s.index as u32;
-        add_class(lab, port, class_of(minor), ticks).await?;
-        slot(lab, port, class_of(minor), 0x1000 + s.index as u16 * 2, s.qos, ticks).await?;
-        let mut key = TcU32Key::default();
-        (key.mask, key.val, key.off) = (u32::MAX, u32::from(s.ip), 12);
-        let mut sel = TcU32Selector::default();
-        sel.flags = TcU32SelectorFlags::Terminal;
-        sel.nkeys = 1;
-        sel.keys = vec![key];
-        lab.traffic_filter(port as i32)
-            .add()
-            .parent(0x10000)
-            .priority(1)
-            .protocol(ETH_P_IP)
-            .u32(&[TcFilterU32Option::ClassId(class_of(minor)), TcFilterU32Option::Selector(sel)])
-            .map_err(nl("building a u32 filter"))?
-            .execute()
-            .await
-            .map_err(nl(format!("classifying traffic from {} to node {index}", s.ip)))?;
+        let class = TcHandle::from(sender_class(s.index));
+        add_class(lab, port, class, ticks).await?;
+        slot(lab, port, class, 0x1000 + s.index as u16 * 2, s.qos, ticks).await?;
     }
     Ok(())
 }

@@ -46,6 +46,7 @@ impl Doc<'_> {
         };
         spec.subnet = raw.subnet.as_ref().map(|s| self.field("network.subnet", s, str::parse)).transpose()?;
         spec.ipv6 = raw.ipv6;
+        spec.subnet6 = raw.subnet6.as_ref().map(|s| self.field("network.subnet6", s, str::parse)).transpose()?;
         if let Some(root) = &raw.run_root {
             spec.run_root = self.field("network.run_root", root, check_run_root)?;
         }

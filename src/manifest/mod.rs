@@ -5,7 +5,8 @@
 //! name = "etcd"                   # default: the file's stem
 //! nodes = 3                       # node0, node1, node2; or names: ["a", "b"]
 //! subnet = "10.77.0.0/24"         # default: a free one
-//! ipv6 = false
+//! ipv6 = false                   # true: dual stack, {ip6} and %ip6 in templates
+//! subnet6 = "fd00:6e64:1::/64"    # with ipv6; default: a free unique local /64
 //! run_root = "/var/tmp/netdriver"
 //! keep_data = false
 //! url = "http://{ip}:2379/"       # the node's main URL
@@ -116,6 +117,9 @@ pub fn parse(text: &str, path: &Path) -> Result<NetworkSpec> {
         let (field, span) = match &e {
             Error::Subnet(_) => ("subnet", network.subnet.as_ref().map(Spanned::span)),
             Error::Invalid { what, .. } if what == "subnet" => ("subnet", network.subnet.as_ref().map(Spanned::span)),
+            Error::Invalid { what, .. } if what == "subnet6" => {
+                ("subnet6", network.subnet6.as_ref().map(Spanned::span))
+            }
             Error::Invalid { what, .. } if what == "network name" => ("name", network.name.as_ref().map(Spanned::span)),
             _ => ("nodes", Some(network.nodes.span())),
         };

@@ -32,6 +32,7 @@ pub(super) struct RawNetwork {
     pub(super) subnet: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) ipv6: bool,
+    pub(super) subnet6: Option<Spanned<String>>,
     pub(super) run_root: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) keep_data: bool,

@@ -24,6 +24,7 @@ name = "etcd"
 nodes = 3
 subnet = "10.77.0.0/24"
 ipv6 = true
+subnet6 = "fd00:77::/64"
 run_root = "/tmp/nd"
 keep_data = true
 url = "http://{ip}:2379/"
@@ -54,6 +55,7 @@ config = { path = "{data}/etcd.toml", format = "toml" }
     assert_eq!(spec.nodes, ["node0", "node1", "node2"]);
     assert_eq!(spec.subnet, Some("10.77.0.0/24".parse().unwrap()));
     assert!(spec.ipv6 && spec.keep_data);
+    assert_eq!(spec.subnet6, Some("fd00:77::/64".parse().unwrap()));
     assert_eq!(spec.run_root, Path::new("/tmp/nd"));
     assert_eq!(spec.url.as_ref().map(Template::source), Some("http://{ip}:2379/"));
 
@@ -237,6 +239,21 @@ fn errors_point_at_the_field() {
         ("[network]\nnodes = 3\nsubnet = \"10.0.0/24\"\n", 3, "network.subnet: invalid subnet: '10.0.0/24'"),
         ("[network]\nnodes = 10\nsubnet = \"10.1.0.0/29\"\n", 3, "network.subnet: subnet: 10.1.0.0/29 holds 5 nodes"),
         ("[network]\nnodes = 3\nurl = \"http://{ipp}/\"\n", 3, "network.url: invalid template"),
+        (
+            "[network]\nnodes = 3\nipv6 = true\nsubnet6 = \"fd00::/96\"\n",
+            4,
+            "network.subnet6: invalid subnet6: prefix /96 must be from /8 to /64",
+        ),
+        (
+            "[network]\nnodes = 3\nsubnet6 = \"fd00::/64\"\n",
+            3,
+            "network.subnet6: invalid subnet6: fd00::/64 is given but the network has no IPv6",
+        ),
+        (
+            "[network]\nnodes = 3\nipv6 = true\nsubnet6 = \"ff02::/64\"\n",
+            4,
+            "network.subnet6: invalid subnet6: ff02::/64 is in the multicast",
+        ),
         ("[[service]]\nname = \"a\"\ncommand = \"true\"\n", 1, "missing field `network`"),
     ];
     assert_errors(cases);
@@ -492,8 +509,9 @@ fn etcd_example() {
     let [etcd] = &spec.services[..] else { panic!("one service") };
     assert!(matches!(etcd.ready, Some(Probe::Http(_))));
 
-    let nodes: Vec<_> =
-        (0..3u8).map(|i| NodeVars { name: format!("node{i}"), ip: Ipv4Addr::new(10, 0, 0, 2 + i) }).collect();
+    let nodes: Vec<_> = (0..3u8)
+        .map(|i| NodeVars { name: format!("node{i}"), ip: Ipv4Addr::new(10, 0, 0, 2 + i), ip6: None })
+        .collect();
     let vars = Vars {
         index: 1,
         nodes: &nodes,
@@ -502,6 +520,7 @@ fn etcd_example() {
         network: &spec.name,
         subnet: "10.0.0.0/24",
         host: Ipv4Addr::new(10, 0, 0, 1),
+        subnet6: None,
     };
     let args: Vec<_> = etcd.args.iter().map(|a| a.render(&vars)).collect();
     let cluster = args.iter().position(|a| a == "--initial-cluster").expect("--initial-cluster");

@@ -8,7 +8,7 @@
 //! directory (0700).
 
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -33,7 +33,7 @@ use crate::runtime::{self, Io};
 use crate::service::{Launch, ReadyCheck, Service};
 
 use crate::spec::{NetworkSpec, Probe};
-use crate::subnet::Subnet;
+use crate::subnet::{Subnet, Subnet6};
 use crate::template::{NodeVars, Vars};
 use crate::wallclock::{self, Page, Supervisor};
 
@@ -53,6 +53,9 @@ impl Network {
         check_privileges()?;
         let run_root = run_root(&spec.run_root)?;
         preflight(spec, &run_root)?;
+        if spec.ipv6 {
+            check_host_ipv6()?;
+        }
         capacity::check(spec.nodes.len(), spec.services.len())?;
         if spec.wall_clock {
             wallclock::preflight()?;
@@ -61,9 +64,10 @@ impl Network {
         let record = {
             let registry = Registry::lock()?;
             gc::reclaim(&registry);
-            registry.claim(&spec.name, spec.subnet, spec.nodes.len(), &run_root, spec.keep_data)?
+            registry.claim(spec, &run_root)?
         };
         let subnet = record.subnet.parse()?;
+        let subnet6 = record.subnet6.as_deref().map(str::parse).transpose()?;
         let events = files::make_dir(&record.run_dir, 0o755).and_then(|()| EventLog::create(&record.run_dir));
         let events = match events {
             Ok(events) => Arc::new(events),
@@ -76,6 +80,7 @@ impl Network {
         let mut network = Network {
             record,
             subnet,
+            subnet6,
             keep_data: spec.keep_data,
             levels: spec.levels()?,
             nemesis: spec.nemesis.clone(),
@@ -90,7 +95,10 @@ impl Network {
             io,
         };
         network.build(spec, progress)?;
-        let details = json!({"nodes": spec.nodes.len(), "subnet": network.subnet.to_string()});
+        let mut details = json!({"nodes": spec.nodes.len(), "subnet": network.subnet.to_string()});
+        if let Some(s6) = network.subnet6 {
+            details["subnet6"] = s6.to_string().into();
+        }
         network.events.record(EventKind::Up, None, None, details);
         network.apply_conditions(&spec.conditions)?;
         network.watcher = Some(Watcher::start(&network.nodes));
@@ -99,12 +107,7 @@ impl Network {
 
     fn build(&mut self, spec: &NetworkSpec, progress: &mut dyn FnMut(Progress)) -> Result<()> {
         let run_dir = self.record.run_dir.clone();
-        let vars: Vec<NodeVars> = spec
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, name)| NodeVars { name: name.clone(), ip: self.subnet.node(i) })
-            .collect();
+        let vars = node_vars(spec, self.subnet, self.subnet6);
         let subnet_text = self.subnet.to_string();
         let base = Vars {
             index: 0,
@@ -114,9 +117,11 @@ impl Network {
             network: &spec.name,
             subnet: &subnet_text,
             host: self.subnet.host(),
+            subnet6: self.subnet6,
         };
         let hosts = run_dir.join(HOSTS_FILE);
-        files::write_file(&hosts, hosts_file(self.subnet.host(), &vars).as_bytes(), 0o644)?;
+        let host6 = self.subnet6.map(|s| s.host());
+        files::write_file(&hosts, hosts_file(self.subnet.host(), host6, &vars).as_bytes(), 0o644)?;
 
         // The clock pages sit apart from the nodes' private directories: every process of a
         // node maps its page, whatever user it runs as.
@@ -128,7 +133,7 @@ impl Network {
         let mut pages = Vec::with_capacity(spec.nodes.len());
         for (index, name) in spec.nodes.iter().enumerate() {
             self.cancel.check(|| "making the nodes' directories".into())?;
-            plans.push(self.plan_node(spec, index, name, &run_dir, base)?);
+            plans.push(Self::plan_node(spec, index, name, &run_dir, base)?);
             pages.push(spec.wall_clock.then(|| Page::create(&clocks.join(name))).transpose()?);
         }
         let supervisor = if spec.wall_clock {
@@ -141,7 +146,13 @@ impl Network {
         } else {
             None
         };
-        let fabric = self.fabric.insert(Fabric::create(self.io.handle(), &self.record.id, self.subnet, spec.ipv6)?);
+        let fabric = self.fabric.insert(Fabric::create(
+            self.io.handle(),
+            &self.record.id,
+            self.subnet,
+            self.subnet6,
+            spec.nodes.len(),
+        )?);
         let net = Arc::new(NetCtx {
             rt: self.io.handle(),
             http: reqwest::Client::builder()
@@ -185,11 +196,11 @@ impl Network {
                     namespaces.push(ns);
                     sockets.push(socket);
                 }
-                let subnet = self.subnet;
-                let attach =
-                    namespaces.iter().zip(sockets).enumerate().map(|(i, (ns, socket))| {
-                        fabric.attach(first + i, ns, socket, subnet.node(first + i), spec.ipv6)
-                    });
+                let attach = namespaces
+                    .iter()
+                    .zip(sockets)
+                    .enumerate()
+                    .map(|(i, (ns, socket))| fabric.attach(first + i, ns, socket));
                 runtime::block_on(&net.rt, futures::future::try_join_all(attach))?;
                 for (ns, plan) in namespaces.into_iter().zip(&plans[first..]) {
                     let index = self.nodes.len();
@@ -210,8 +221,8 @@ impl Network {
                         .zip(plan.launches.clone())
                         .map(|(s, l)| Arc::new(Service::new(s.name.clone(), ctx.clone(), l)))
                         .collect();
-                    let ip = subnet.node(index);
-                    self.nodes.push(Node::new(ctx, index, ip, plan.dir.clone(), plan.url.clone(), services));
+                    let NodeVars { ip, ip6, .. } = vars[index];
+                    self.nodes.push(Node::new(ctx, index, ip, ip6, plan.dir.clone(), plan.url.clone(), services));
                     progress(Progress { done: index + 1, total: plans.len() });
                 }
             }
@@ -221,14 +232,7 @@ impl Network {
     }
 
     /// Makes a node's directories and renders its services' templates.
-    fn plan_node(
-        &self,
-        spec: &NetworkSpec,
-        index: usize,
-        name: &str,
-        run_dir: &Path,
-        base: Vars<'_>,
-    ) -> Result<NodePlan> {
+    fn plan_node(spec: &NetworkSpec, index: usize, name: &str, run_dir: &Path, base: Vars<'_>) -> Result<NodePlan> {
         let dir = run_dir.join(name);
         let tmp = dir.join("tmp");
         files::make_dir(&dir, 0o700)?;
@@ -256,7 +260,11 @@ impl Network {
                 env: s.env.iter().map(|(k, t)| (k.clone(), t.render(&v))).collect(),
                 workdir: s.workdir.as_ref().map_or_else(|| data.clone(), |w| PathBuf::from(w.render(&v))),
                 probe: s.ready.as_ref().map(|p| match p {
-                    Probe::Tcp(port) => ReadyCheck::Tcp(SocketAddr::new(self.subnet.node(index).into(), *port)),
+                    Probe::Tcp(port) => {
+                        let NodeVars { ip, ip6, .. } = base.nodes[index];
+                        let ips = std::iter::once(IpAddr::from(ip)).chain(ip6.map(IpAddr::from));
+                        ReadyCheck::Tcp(ips.map(|ip| SocketAddr::new(ip, *port)).collect())
+                    }
                     Probe::Http(url) => ReadyCheck::Http(url.render(&v)),
                 }),
                 ready_timeout: s.ready_timeout,
@@ -288,8 +296,9 @@ struct NodePlan {
 /// directory) or that exists. Templates are rendered as for node 0 of a stand-in run.
 fn preflight(spec: &NetworkSpec, run_root: &Path) -> Result<()> {
     let subnet = spec.subnet.unwrap_or(Subnet { addr: Ipv4Addr::new(10, 200, 0, 0), prefix: 24 });
-    let nodes: Vec<NodeVars> =
-        spec.nodes.iter().enumerate().map(|(i, n)| NodeVars { name: n.clone(), ip: subnet.node(i) }).collect();
+    let stand_in = Subnet6 { addr: Ipv6Addr::new(0xfd00, 0x6e64, 0, 0, 0, 0, 0, 0), prefix: 64 };
+    let subnet6 = spec.ipv6.then(|| spec.subnet6.unwrap_or(stand_in));
+    let nodes = node_vars(spec, subnet, subnet6);
     let run_dir = run_root.join(format!("{}-000000", spec.name));
     let subnet_text = subnet.to_string();
     for s in &spec.services {
@@ -303,6 +312,7 @@ fn preflight(spec: &NetworkSpec, run_root: &Path) -> Result<()> {
             network: &spec.name,
             subnet: &subnet_text,
             host: subnet.host(),
+            subnet6,
         };
         let program = s.command.render(&v);
         files::program_for_nodes(&s.name, &program)?;
@@ -341,10 +351,32 @@ fn preflight(spec: &NetworkSpec, run_root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn hosts_file(host: Ipv4Addr, nodes: &[NodeVars]) -> String {
+/// Each node's name and addresses, in index order.
+fn node_vars(spec: &NetworkSpec, subnet: Subnet, subnet6: Option<Subnet6>) -> Vec<NodeVars> {
+    let vars = |(i, name): (usize, &String)| NodeVars {
+        name: name.clone(),
+        ip: subnet.node(i),
+        ip6: subnet6.map(|s| s.node(i)),
+    };
+    spec.nodes.iter().enumerate().map(vars).collect()
+}
+
+/// The nodes' `/etc/hosts`: every name with its IPv4 address, and its IPv6 one in a
+/// dual-stack network (glibc's resolver then gives the IPv6 address first, as on any
+/// dual-stack host).
+fn hosts_file(host: Ipv4Addr, host6: Option<Ipv6Addr>, nodes: &[NodeVars]) -> String {
     let mut text = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{host}\thost\n");
+    let mut line = |ip: IpAddr, name: &str| {
+        let _ = writeln!(text, "{ip}\t{name}");
+    };
+    if let Some(host6) = host6 {
+        line(host6.into(), "host");
+    }
     for n in nodes {
-        let _ = writeln!(text, "{}\t{}", n.ip, n.name);
+        line(n.ip.into(), &n.name);
+        if let Some(ip6) = n.ip6 {
+            line(ip6.into(), &n.name);
+        }
     }
     text
 }
@@ -361,6 +393,23 @@ fn run_root(root: &Path) -> Result<PathBuf> {
         ));
     }
     files::trusted_root(root, 0o755, "run_root")
+}
+
+/// A dual-stack network needs IPv6 in the host's namespace, where the uplink is made.
+fn check_host_ipv6() -> Result<()> {
+    let off = |conf: &str| {
+        let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+        std::fs::read_to_string(path).map_or(true, |v| v.trim() != "0")
+    };
+    if off("all") || off("default") {
+        return Err(Error::KernelFeature {
+            feature: "IPv6 in the host's network namespace (ipv6 = true)".into(),
+            fix: "turn it on with `sysctl net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0` \
+                  (a kernel without IPv6 needs one built with it), or set ipv6 = false"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 fn check_privileges() -> Result<()> {

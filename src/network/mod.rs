@@ -7,7 +7,7 @@ mod partition;
 mod qos;
 mod watch;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -23,7 +23,7 @@ use crate::registry::Record;
 use crate::runtime::Io;
 use crate::service::Service;
 use crate::spec::{self, NemesisSpec, NetworkSpec};
-use crate::subnet::Subnet;
+use crate::subnet::{Subnet, Subnet6};
 
 /// How often a slow start says how many services are ready.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -43,6 +43,7 @@ pub struct Progress {
 pub struct Network {
     record: Record,
     subnet: Subnet,
+    subnet6: Option<Subnet6>,
     keep_data: bool,
     /// Service indexes grouped by dependency depth: each level starts after the one before.
     levels: Vec<Vec<usize>>,
@@ -99,6 +100,16 @@ impl Network {
     /// The host's address on the network, through which the host reaches the nodes.
     pub fn host_ip(&self) -> Ipv4Addr {
         self.subnet.host()
+    }
+
+    /// The IPv6 prefix the nodes' IPv6 addresses come from, in a dual-stack network.
+    pub fn subnet6(&self) -> Option<Subnet6> {
+        self.subnet6
+    }
+
+    /// The host's IPv6 address on the network, in a dual-stack network.
+    pub fn host_ip6(&self) -> Option<Ipv6Addr> {
+        self.subnet6.map(|s| s.host())
     }
 
     /// Where the logs (kept after teardown) and data of the run are.

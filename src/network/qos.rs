@@ -107,8 +107,7 @@ impl Network {
             .collect();
         for b in receivers {
             let (all, from) = receive_of(&next, b);
-            let from: Vec<Sender<'_>> =
-                from.into_iter().map(|(a, qos)| Sender { index: a, ip: self.nodes[a].ip(), qos }).collect();
+            let from: Vec<Sender<'_>> = from.into_iter().map(|(a, qos)| Sender { index: a, qos }).collect();
             fabric.shape_receive(b, all, &from)?;
         }
         for a in senders {

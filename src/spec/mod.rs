@@ -19,7 +19,7 @@ pub(crate) use service::{check_bind_target, check_http_probe, check_name};
 pub use service::{Probe, ServiceSpec};
 
 use crate::error::{Error, Result};
-use crate::subnet::Subnet;
+use crate::subnet::{Subnet, Subnet6};
 use crate::template::Template;
 
 /// At most this many nodes in a network (the largest size tested).
@@ -34,10 +34,13 @@ pub struct NetworkSpec {
     pub nodes: Vec<String>,
     /// The subnet, or `None` to pick a free one.
     pub subnet: Option<Subnet>,
-    /// Whether the nodes' links get IPv6 (link-local addresses, which reach the lab only). Off
-    /// by default: duplicate address detection and multicast reports cost at scale. Loopback
-    /// keeps `::1`.
+    /// Whether the network is dual stack: every node gets an IPv6 address from
+    /// [`subnet6`](Self::subnet6) as well as its IPv4 one, and the host gets `::1` of it. Off
+    /// by default (loopback keeps `::1` either way).
     pub ipv6: bool,
+    /// The IPv6 prefix (a /64 or shorter), or `None` to pick a free unique local /64; only
+    /// with `ipv6`.
+    pub subnet6: Option<Subnet6>,
     /// Where run directories (logs, data) go; `/var/tmp/netdriver` by default.
     pub run_root: PathBuf,
     /// Keep service data directories after teardown (logs are always kept).
@@ -67,6 +70,7 @@ impl NetworkSpec {
             nodes: (0..count).map(|i| format!("node{i}")).collect(),
             subnet: None,
             ipv6: false,
+            subnet6: None,
             run_root: PathBuf::from("/var/tmp/netdriver"),
             keep_data: false,
             wall_clock: true,
@@ -91,6 +95,7 @@ impl NetworkSpec {
         unique("service", self.services.iter().map(|s| &s.name))?;
         self.services.iter().try_for_each(ServiceSpec::validate)?;
         self.levels()?;
+        self.check_ipv6_templates()?;
         if !self.wall_clock {
             if let Some((node, _)) = self.conditions.clocks.iter().find(|(_, skew)| skew.moves_wall_clock()) {
                 return Err(Error::invalid(
@@ -126,6 +131,7 @@ impl NetworkSpec {
                 ));
             }
         }
+        self.validate_subnet6()?;
         if let Some(s) = &self.subnet {
             s.check_usable()?;
             if s.capacity() < self.nodes.len() {
@@ -137,6 +143,40 @@ impl NetworkSpec {
             }
         }
         Ok(())
+    }
+
+    /// Checks the IPv6 prefix: usable, and given only with `ipv6`.
+    fn validate_subnet6(&self) -> Result<()> {
+        if let Some(s) = &self.subnet6 {
+            if !self.ipv6 {
+                return Err(Error::invalid(
+                    "subnet6",
+                    format!("{s} is given but the network has no IPv6; set ipv6 = true, or drop subnet6"),
+                ));
+            }
+            s.check_usable()?;
+        }
+        Ok(())
+    }
+
+    /// Checks that templates name IPv6 values only in a network with IPv6.
+    fn check_ipv6_templates(&self) -> Result<()> {
+        if self.ipv6 {
+            return Ok(());
+        }
+        let url = self.url.iter().map(|t| ("url".to_string(), t));
+        let services = self.services.iter().flat_map(|s| s.templates().map(|t| (format!("service {}", s.name), t)));
+        match url.chain(services).find(|(_, t)| t.needs_ipv6()) {
+            Some((what, t)) => Err(Error::invalid(
+                what,
+                format!(
+                    "'{}' names an IPv6 value ({{ip6}}, {{host6}}, {{subnet6}} or %ip6), but the network has no \
+                     IPv6; set ipv6 = true",
+                    t.source()
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Checks the services that service `i` names (in `after` and `restart_with`): each is
@@ -265,6 +305,25 @@ mod tests {
         let mut small = NetworkSpec::new("n", 10);
         small.subnet = Some("10.1.0.0/29".parse().unwrap());
         assert!(matches!(small.validate(), Err(Error::Subnet(_))));
+    }
+
+    #[test]
+    fn ipv6_validation() {
+        let etcd = ServiceSpec::new("etcd", "etcd").unwrap().args(["--listen-peer-urls=http://[{ip6}]:2380"]).unwrap();
+        let mut spec = NetworkSpec::new("n", 2).service(etcd);
+        let err = spec.validate().unwrap_err().to_string();
+        let want = "invalid service etcd: '--listen-peer-urls=http://[{ip6}]:2380' names an IPv6 value";
+        assert!(err.starts_with(want) && err.ends_with("set ipv6 = true"), "{err}");
+        spec.ipv6 = true;
+        spec.validate().unwrap();
+        spec.subnet6 = Some("fe80::/64".parse().unwrap());
+        assert!(spec.validate().unwrap_err().to_string().contains("link-local"));
+        let mut plain = NetworkSpec::new("n", 2);
+        plain.subnet6 = Some("fd00:1::/64".parse().unwrap());
+        assert!(plain.validate().unwrap_err().to_string().contains("set ipv6 = true, or drop subnet6"));
+        plain.url = Some("http://[{ip6}]:1/".parse().unwrap());
+        plain.subnet6 = None;
+        assert!(plain.validate().unwrap_err().to_string().starts_with("invalid url"));
     }
 
     #[test]

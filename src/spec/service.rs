@@ -14,7 +14,8 @@ const MAX_NAME: usize = 64;
 /// How to tell that a service is ready to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
-    /// A TCP connection to the node's address on this port succeeds.
+    /// A TCP connection to the node's address on this port succeeds (to either of its
+    /// addresses in a dual-stack network).
     Tcp(u16),
     /// An HTTP GET of this URL (a template) answers with a 2xx status.
     Http(Template),
@@ -125,6 +126,23 @@ impl ServiceSpec {
 }
 
 impl ServiceSpec {
+    /// Every template of the service: command, arguments, environment, working directory,
+    /// probe, bind sources, reset command and configuration path.
+    pub(crate) fn templates(&self) -> impl Iterator<Item = &Template> {
+        let probe = match &self.ready {
+            Some(Probe::Http(url)) => Some(url),
+            _ => None,
+        };
+        std::iter::once(&self.command)
+            .chain(&self.args)
+            .chain(self.env.iter().map(|(_, t)| t))
+            .chain(&self.workdir)
+            .chain(probe)
+            .chain(self.binds.iter().map(|(_, t)| t))
+            .chain(&self.reset)
+            .chain(self.config.iter().map(|(t, _)| t))
+    }
+
     /// Checks the name, the bind targets and the readiness probe: what can be checked without
     /// the other services or the host.
     pub fn validate(&self) -> Result<()> {

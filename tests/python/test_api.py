@@ -4,6 +4,7 @@ Needs root; the kvstore tests need Tendermint (on PATH or in /opt/netdriver/bin)
 """
 
 import datetime
+import ipaddress
 import os
 import re
 import shutil
@@ -169,6 +170,7 @@ def test_manifest_network(manifest):
         assert network.node("node1") == node1 and network.node(1) == node1 and network.node(node1) == node1
         assert node0.dir == os.path.join(network.run_dir, "node0")
         assert network.subnet.endswith("/24") and network.host_ip
+        assert network.subnet6 is None and network.host_ip6 is None and node0.ip6 is None
 
         # Errors name what exists.
         with pytest.raises(netdriver.UnknownNodeError, match=r"unknown node 'node9' \(the network has node0, node1, or an index below 2\)"):
@@ -253,6 +255,37 @@ def test_manifest_network(manifest):
     assert not Path(network.run_dir, "node0", "web", "data").exists()
     with pytest.raises(netdriver.StateError, match="stopped"):
         node0.start()
+
+
+def test_dual_stack(tmp_path, manifest):
+    """ipv6 = true: every node has an IPv6 address the host and the other nodes reach, by
+    address and by name, a TCP probe is met on it, and a partition cuts; without it, {ip6}
+    is refused up front.
+    Network(ipv6=True) makes any profile's or manifest's network dual stack."""
+    web6 = WEB_MANIFEST.format(python=sys.executable).replace('"{ip}"', '"{ip6}"')
+    web6 = web6.replace("http://{ip}:8000/", "http://[{ip6}]:8000/")
+    path = tmp_path / "web6.toml"
+    path.write_text(web6)
+    with pytest.raises(netdriver.ManifestError, match=r"web6.toml:2:1: invalid url: .* names an IPv6 value .* set ipv6 = true"):
+        Network(manifest=path, name="pyweb6")
+    with Network(manifest=manifest, name="pyweb4", ipv6=True).start(2) as network:
+        assert all(node.ip6 for node in network.nodes) and network.subnet6
+    path.write_text(web6.replace("nodes = 2\n", "nodes = 2\nipv6 = true\n"))
+    with Network(manifest=path, name="pyweb6").start(2) as network:
+        node0, node1 = network.nodes
+        prefix = ipaddress.ip_network(network.subnet6)
+        assert prefix.prefixlen == 64 and str(prefix).startswith("fd")
+        assert ipaddress.ip_address(node1.ip6) in prefix and node1.ip6 != node0.ip6
+        assert network.host_ip6 == str(prefix.network_address + 1)
+        assert node0.url == f"http://[{node0.ip6}]:8000/"
+        Path(node0.service("web").data_dir, "hello.txt").write_text("over IPv6\n")
+        assert _opener.open(node0.url + "hello.txt", timeout=5).read() == b"over IPv6\n"
+        out = fetch(node1, "http://node0:8000/hello.txt")
+        assert out.returncode == 0 and out.stdout.strip() == "over IPv6", out
+        network.partition([0], [1])
+        assert fetch(node1, "http://node0:8000/hello.txt", timeout=1).returncode != 0
+        network.heal()
+        assert fetch(node1, "http://node0:8000/hello.txt").returncode == 0
 
 
 def test_calls_release_the_gil(manifest):
@@ -418,9 +451,14 @@ def test_fixture_default_and_binary_option(pytester_run):
         @pytest.mark.netdriver(profile="kvstore", binaries={"tendermint": "/nonexistent"})
         def test_marker_binary(network):
             pass
+
+        @pytest.mark.netdriver(profile="kvstore", ipv6=True)
+        def test_marker_ipv6(network):
+            network.start(1)
+            assert network.nodes[0].ip6 and network.subnet6
         """,
     )
-    assert "2 passed, 1 error" in result.stdout, result.stdout
+    assert "3 passed, 1 error" in result.stdout, result.stdout
     assert "MissingBinaryError" in result.stdout and "/nonexistent" in result.stdout
 
 
