@@ -1,7 +1,8 @@
 //! Bad input, as a table: each manifest or command line is refused with a message naming the
 //! field and the fix, and leaves nothing behind: no run directory, namespace, link, record or
 //! process. Then what is fine although it looks odd: a service waiting for one defined after
-//! it, and routes in other tables or with short prefixes that the subnet picker must avoid.
+//! it, and routes (IPv4 and IPv6) in other tables or with short prefixes that the subnet
+//! picker must avoid.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -307,6 +308,18 @@ fn the_subnet_picker_sees_every_table_and_short_prefixes() {
         let subnet = network.subnet();
         assert!(!subnet.overlaps(&"10.200.0.0/15".parse().unwrap()), "picked {subnet}, routed in table 4242");
         teardown(network);
+    }
+    {
+        // IPv6 too: a given prefix inside a route of another table is refused, and with all
+        // of fd00::/8 routed no unique local prefix is left to pick.
+        let _taken = Route::add("fd00:6e64:77::/48");
+        let prefix = Some("fd00:6e64:77:1::/64".parse().unwrap());
+        let given = NetworkSpec { ipv6: true, subnet6: prefix, ..NetworkSpec::new("t-route-given6", 1) };
+        let err = Network::up(&given).unwrap_err().to_string();
+        assert!(err.contains("fd00:6e64:77:1::/64 overlaps fd00:6e64:77::/48"), "{err}");
+        let _ula = Route::add("fd00::/8");
+        let err = Network::up(&NetworkSpec { ipv6: true, ..NetworkSpec::new("t-route-ula", 1) }).unwrap_err();
+        assert!(err.to_string().contains("no free unique local /64"), "{err}");
     }
     let _all = Route::add("10.0.0.0/7");
     let err = Network::up(&NetworkSpec::new("t-route-short", 1)).unwrap_err();
