@@ -16,18 +16,22 @@ const DEFAULT_DISABLE_IPV6: &str = "/proc/sys/net/ipv6/conf/default/disable_ipv6
 /// An ethertype no protocol uses (IEEE 802 local experimental ethertype 1).
 const ETHERTYPE: u16 = 0x88b5;
 
-/// Listens on `node` for 2.5 s: UDP port 9000 over IPv4 and over IPv6 (telling link-local
-/// senders from global ones), and raw frames of [`ETHERTYPE`] on eth0; prints what came.
+/// Listens on `node` until its standard input closes: UDP port 9000 over IPv4 and over IPv6
+/// (telling link-local senders from global ones), and raw frames of [`ETHERTYPE`] on eth0;
+/// prints what came.
 const RECEIVER: &str = r#"
-import select, socket, sys, time
+import select, socket, sys
 v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v4.bind(("0.0.0.0", 9000))
 v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); v6.bind(("::", 9000))
 raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(int(sys.argv[1]))); raw.bind(("eth0", 0))
 print("listening", flush=True)
-seen, end = set(), time.time() + 2.5
-while time.time() < end:
-    for s in select.select([v4, v6, raw], [], [], 0.1)[0]:
+seen, open_ = set(), True
+while open_:
+    for s in select.select([v4, v6, raw, sys.stdin], [], [])[0]:
+        if s is sys.stdin:
+            open_ = bool(sys.stdin.read())
+            continue
         data, addr = s.recvfrom(2048)
         if s is v4: seen.add("ipv4")
         elif s is v6: seen.add("link-local" if addr[0].startswith("fe80") else "ipv6")
@@ -61,7 +65,7 @@ fn arrives(network: &Network, from: &str, to: &str) -> BTreeSet<String> {
     let (from, to) = (network.node(from).unwrap(), network.node(to).unwrap());
     let kind = ETHERTYPE.to_string();
     let mut listen = Command::new("python3");
-    listen.args(["-c", RECEIVER, &kind]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    listen.args(["-c", RECEIVER, &kind]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut listener = to.spawn(&mut listen).unwrap();
     let mut first = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(listener.stdout.as_mut().unwrap()), &mut first).unwrap();
@@ -70,6 +74,9 @@ fn arrives(network: &Network, from: &str, to: &str) -> BTreeSet<String> {
     let (link, mac) = (link_local(to), exec_ok(to, &["cat", "/sys/class/net/eth0/address"]));
     let out = exec(from, &["python3", "-c", SENDER, &to.ip().to_string(), &ip6, &link, mac.trim(), &kind]);
     assert!(out.status.success(), "sending from {}: {}", from.name(), String::from_utf8_lossy(&out.stderr));
+    // What was sent has arrived by now (the lab adds microseconds) or was dropped.
+    std::thread::sleep(Duration::from_millis(200));
+    drop(listener.stdin.take());
     let out = listener.wait_with_output().unwrap();
     assert!(out.status.success(), "receiving on {}: {}", to.name(), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()

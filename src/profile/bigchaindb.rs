@@ -92,7 +92,11 @@ impl Profile for BigchainDb {
         let mut spec =
             NetworkSpec::new(name, nodes).service(self.database.service(DB)?).service(server).service(tendermint);
         spec.url = Some(Template::parse(&format!("http://{{ip}}:{API_PORT}/api/v1/"))?);
-        spec.fault_services = Some([DB, BIGCHAINDB, TENDERMINT].map(String::from).to_vec());
+        // Not Tendermint: 0.31.5 killed between saving a block's ABCI responses and its state
+        // panics on every restart (its replay reads BigchainDB's empty DeliverTx answers back
+        // as nil, tendermint/tendermint#3236), so a schedule's kill would leave the node down
+        // for good. A schedule may still name it (`services`); partitions cut it anyway.
+        spec.fault_services = Some([DB, BIGCHAINDB].map(String::from).to_vec());
         Ok(spec)
     }
 

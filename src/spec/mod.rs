@@ -58,7 +58,7 @@ pub struct NetworkSpec {
     /// and Python's `network.nemesis()` run when given no schedule of their own.
     pub nemesis: Option<NemesisSpec>,
     /// The services a fault schedule may kill, pause or stop when it names none itself
-    /// (profiles say: BigchainDB's db, bigchaindb and tendermint); `None` for every service.
+    /// (profiles say: BigchainDB's db and bigchaindb); `None` for every service.
     pub fault_services: Option<Vec<String>>,
 }
 
