@@ -1,7 +1,7 @@
 //! Subnets: the network's IPv4 [`Subnet`] and IPv6 [`Subnet6`], the host's address in each and
 //! each node's.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::{Error, Result};
 
@@ -15,6 +15,14 @@ pub struct Subnet {
 }
 
 impl Subnet {
+    /// The stand-in a check renders templates with before the real subnet is picked.
+    pub(crate) const SAMPLE: Subnet = Subnet { addr: Ipv4Addr::new(10, 200, 0, 0), prefix: 24 };
+
+    /// The network address and prefix length, as routes take them.
+    pub fn range(&self) -> (IpAddr, u8) {
+        (self.addr.into(), self.prefix)
+    }
+
     /// The subnet of `addr/prefix`, host bits cleared.
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Result<Subnet> {
         if !(8..=30).contains(&prefix) {
@@ -110,6 +118,14 @@ pub struct Subnet6 {
 }
 
 impl Subnet6 {
+    /// The stand-in a check renders templates with before the real prefix is picked.
+    pub(crate) const SAMPLE: Subnet6 = Subnet6 { addr: Ipv6Addr::new(0xfd00, 0x6e64, 0, 0, 0, 0, 0, 0), prefix: 64 };
+
+    /// The network address and prefix length, as routes take them.
+    pub fn range(&self) -> (IpAddr, u8) {
+        (self.addr.into(), self.prefix)
+    }
+
     /// The prefix of `addr/prefix`, host bits cleared.
     pub fn new(addr: Ipv6Addr, prefix: u8) -> Result<Subnet6> {
         if !(8..=64).contains(&prefix) {

@@ -27,7 +27,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::subnet::Subnet6;
+use crate::subnet::{Subnet, Subnet6};
 
 /// A parsed template; parsing checks every placeholder, so rendering cannot fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,16 +185,17 @@ impl Template {
 /// `template` rendered for node 0 of a sample network of one node: what a check of its
 /// rendered form (a URL, a path) needs.
 pub(crate) fn render_sample(template: &Template) -> String {
-    let subnet6 = Subnet6 { addr: Ipv6Addr::new(0xfd00, 0x6e64, 0, 0, 0, 0, 0, 0), prefix: 64 };
-    let nodes = [NodeVars { name: "node0".into(), ip: Ipv4Addr::new(10, 200, 0, 2), ip6: Some(subnet6.node(0)) }];
+    let (subnet, subnet6) = (Subnet::SAMPLE, Subnet6::SAMPLE);
+    let subnet_text = subnet.to_string();
+    let nodes = [NodeVars { name: "node0".into(), ip: subnet.node(0), ip6: Some(subnet6.node(0)) }];
     let vars = Vars {
         index: 0,
         nodes: &nodes,
         data: Path::new("/var/tmp/netdriver/net-000000/node0/service/data"),
         dir: Path::new("/var/tmp/netdriver/net-000000/node0"),
         network: "net",
-        subnet: "10.200.0.0/24",
-        host: Ipv4Addr::new(10, 200, 0, 1),
+        subnet: &subnet_text,
+        host: subnet.host(),
         subnet6: Some(subnet6),
     };
     template.render(&vars)

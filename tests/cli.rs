@@ -18,6 +18,8 @@ fn controller_serves_other_invocations_and_tears_down_on_sigterm() {
     assert!(status.status.success(), "{}", stderr(&status));
     let table = stdout(&status);
     assert!(table.contains("node0") && table.contains("node1") && table.contains("running"), "{table}");
+    let header: Vec<&str> = table.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NODE", "IP", "SERVICE", "STATE", "PID"], "no IP6 column without IPv6: {table}");
 
     let exec = nd(&[
         &net[..],

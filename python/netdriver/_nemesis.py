@@ -24,6 +24,7 @@ def spec_json(
     hold: Union[Duration, Tuple[Duration, Duration]] = ("1s", "3s"),
     length: Duration = "60s",
     services: Optional[Iterable[str]] = None,
+    kill_services: Optional[Iterable[str]] = None,
 ) -> str:
     """The schedule as the library reads it."""
     spec: Dict[str, Any] = {
@@ -35,6 +36,8 @@ def spec_json(
     }
     if services is not None:
         spec["services"] = list(services)
+    if kill_services is not None:
+        spec["kill_services"] = list(kill_services)
     return json.dumps(spec)
 
 

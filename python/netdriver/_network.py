@@ -225,6 +225,7 @@ class Network:
         hold: Any = ("1s", "3s"),
         length: Any = "60s",
         services: Optional[Iterable[str]] = None,
+        kill_services: Optional[Iterable[str]] = None,
     ) -> Nemesis:
         """A seeded fault schedule, as a context manager (see :class:`Nemesis`)::
 
@@ -236,9 +237,10 @@ class Network:
         Fault kinds: kill, pause, stop, partition, block, qos (needs sch_netem), clock.
         ``interval``: between fault starts; ``hold``: how long each lasts (each a duration or a
         (min, max) pair; seconds or text such as "500ms"); ``length``: the whole schedule;
-        ``services``: which ones faults may pick (default: the profile's). The same seed, nodes
-        and options give the same schedule (``plan``). Without ``seed`` and ``faults``, the
-        manifest's ``[nemesis]``. Bad input raises InvalidError before anything is applied;
+        ``services``: which ones faults may pick; ``kill_services``: which ones kill and stop
+        may pick, if fewer (defaults: the profile's; BigchainDB's kill only its db). The same
+        seed, nodes and options give the same schedule (``plan``). Without ``seed`` and
+        ``faults``, the manifest's ``[nemesis]``. Bad input raises InvalidError before anything is applied;
         a kind the network cannot apply, KernelFeatureError or InvalidError."""
 
         if seed is None and faults is None:
@@ -246,7 +248,7 @@ class Network:
         elif seed is None or faults is None:
             raise InvalidError("invalid nemesis: give both seed and faults (or neither, for the manifest's [nemesis])")
         else:
-            spec = spec_json(seed, faults, interval, hold, length, services)
+            spec = spec_json(seed, faults, interval, hold, length, services, kill_services)
         self._net.nemesis_plan(spec)  # every check up front: a bad schedule raises here, nothing applied
         return Nemesis(self._net, spec)
 

@@ -241,6 +241,9 @@ pub(crate) struct NemesisArgs {
     /// The services faults may pick, comma-separated (default: the profile's, or all).
     #[arg(long, requires = "seed")]
     pub(crate) services: Option<String>,
+    /// The services kill and stop may pick, if fewer (default: the profile's, or --services).
+    #[arg(long, requires = "seed")]
+    pub(crate) kill_services: Option<String>,
     /// Print the schedule without applying it.
     #[arg(long)]
     pub(crate) plan: bool,

@@ -19,24 +19,22 @@ pub(super) fn status(network: Option<&str>, json: bool) -> Result<ExitCode> {
         None => status.subnet.clone(),
     };
     println!("network {} (id {}) on {on}, logs in {}", status.name, status.id, status.run_dir.display());
+    // The IP6 column only in a dual-stack network.
     let dual = status.subnet6.is_some();
-    let mut rows =
-        vec![["NODE".to_string(), "IP".into(), "IP6".into(), "SERVICE".into(), "STATE".into(), "PID".into()]];
+    let row = |node: &str, ip: &str, ip6: &str, rest: [&str; 3]| -> Vec<String> {
+        [node, ip].into_iter().chain(dual.then_some(ip6)).chain(rest).map(String::from).collect()
+    };
+    let mut rows = vec![row("NODE", "IP", "IP6", ["SERVICE", "STATE", "PID"])];
     for node in &status.nodes {
-        let ip6 = node.ip6.clone().unwrap_or_default();
+        let ip6 = node.ip6.as_deref().unwrap_or_default();
         if node.services.is_empty() {
-            rows.push([node.name.clone(), node.ip.clone(), ip6.clone(), "-".into(), "-".into(), "-".into()]);
+            rows.push(row(&node.name, &node.ip, ip6, ["-"; 3]));
         }
         for s in &node.services {
             let pid = s.pid.map_or("-".into(), |p| p.to_string());
-            rows.push([node.name.clone(), node.ip.clone(), ip6.clone(), s.name.clone(), s.state.clone(), pid]);
+            rows.push(row(&node.name, &node.ip, ip6, [&s.name, &s.state, &pid]));
         }
     }
-    // The IP6 column only in a dual-stack network.
-    let rows: Vec<Vec<String>> = rows
-        .into_iter()
-        .map(|r| r.into_iter().enumerate().filter(|&(c, _)| dual || c != 2).map(|(_, v)| v).collect())
-        .collect();
     let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     for row in rows {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
@@ -143,6 +141,9 @@ pub(super) fn nemesis(network: Option<&str>, args: &NemesisArgs) -> Result<ExitC
             }
             if let Some(services) = &args.services {
                 spec = spec.services(services.split(',').map(str::trim));
+            }
+            if let Some(services) = &args.kill_services {
+                spec = spec.kill_services(services.split(',').map(str::trim));
             }
             spec.validate()?;
             Some(spec)

@@ -156,14 +156,10 @@ impl Fabric {
         let index = link_index(&self.host_nl, &self.uplink).await?;
         let host = self.subnet.host();
         let what = format!("routing {} through {}", self.subnet, self.uplink);
-        join_next_hop(&self.host_nl, index, host.into(), (self.subnet.addr.into(), self.subnet.prefix))
-            .await
-            .map_err(nl(what))?;
+        join_next_hop(&self.host_nl, index, host.into(), self.subnet.range()).await.map_err(nl(what))?;
         if let Some(s6) = self.subnet6 {
             let what = format!("routing {s6} through {}", self.uplink);
-            join_next_hop(&self.host_nl, index, s6.host().into(), (s6.addr.into(), s6.prefix))
-                .await
-                .map_err(nl(what))?;
+            join_next_hop(&self.host_nl, index, s6.host().into(), s6.range()).await.map_err(nl(what))?;
         }
 
         // The kernel keeps the index asked for a veth's peer only when the first end's is
@@ -221,11 +217,9 @@ impl Fabric {
             }
             let [eth0, lo] = [NODE_ETH_INDEX, LOOPBACK_INDEX].map(|i| LinkUnspec::new_with_index(i).up().build());
             futures::try_join!(node_nl.link().set(eth0).execute(), node_nl.link().set(lo).execute())?;
-            join_next_hop(&node_nl, NODE_ETH_INDEX, ip.into(), (self.subnet.addr.into(), self.subnet.prefix)).await?;
+            join_next_hop(&node_nl, NODE_ETH_INDEX, ip.into(), self.subnet.range()).await?;
             match (ip6, self.subnet6) {
-                (Some(ip6), Some(s6)) => {
-                    join_next_hop(&node_nl, NODE_ETH_INDEX, ip6.into(), (s6.addr.into(), s6.prefix)).await
-                }
+                (Some(ip6), Some(s6)) => join_next_hop(&node_nl, NODE_ETH_INDEX, ip6.into(), s6.range()).await,
                 _ => Ok(()),
             }
         };

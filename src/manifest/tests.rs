@@ -534,6 +534,10 @@ fn nemesis_table() {
     let nemesis = spec.nemesis.expect("etcd.toml has a [nemesis]");
     assert_eq!((nemesis.seed, nemesis.faults.len(), nemesis.length), (7, 6, std::time::Duration::from_secs(60)));
     assert_eq!(nemesis.interval.to_string(), "2s..5s");
+    let text =
+        "[network]\nnodes = 2\n\n[nemesis]\nseed = 1\nfaults = [\"kill\", \"pause\"]\nkill_services = [\"db\"]\n";
+    let nemesis = parse(text, Path::new("k.toml")).unwrap().nemesis.unwrap();
+    assert_eq!((nemesis.services, nemesis.kill_services), (None, Some(vec!["db".to_string()])));
     assert_errors(&[
         (
             "[network]\nnodes = 2\n\n[nemesis]\nseed = 1\nfaults = [\"boom\"]\n",

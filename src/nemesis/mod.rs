@@ -63,6 +63,6 @@ mod plan;
 mod rng;
 mod run;
 
-pub use crate::spec::{FaultKind, NemesisSpec, Range};
+pub use crate::spec::{FaultKind, FaultServices, NemesisSpec, Range};
 pub use plan::{plan, ClockChange, Fault, Plan, PlannedFault, Shape};
 pub use run::{check, run, start, AppliedFault, History, Running};

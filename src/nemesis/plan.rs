@@ -11,9 +11,9 @@
 //! schedule's length; no fault starts at or after the length. Its kind is drawn evenly from
 //! the spec's kinds that can apply here, then its target:
 //!
-//! - kill, stop: a node, and one of the allowed services, or 1 time in 4 the whole node (only
-//!   when every service is allowed);
-//! - pause: a node and one of the allowed services;
+//! - kill, stop: a node, and one of the services they may pick (`kill_services`, else
+//!   `services`), or 1 time in 4 the whole node (only when they may pick every service);
+//! - pause: a node and one of the services it may pick (`services`);
 //! - partition: a [`Shape`], evenly from those the node count allows;
 //! - block: an ordered pair of nodes;
 //! - qos: a node, and a delay spike (50 to 500 ms) or a loss spike (5 to 50%), on both of its
@@ -251,20 +251,9 @@ pub fn plan(spec: &NemesisSpec, nodes: &[String], services: &[String]) -> Result
     if nodes.is_empty() {
         return Err(Error::invalid("nemesis", "the network has no nodes to put faults on"));
     }
-    let allowed: Vec<String> = match &spec.services {
-        None => services.to_vec(),
-        Some(names) => {
-            if let Some(unknown) = names.iter().find(|n| !services.contains(n)) {
-                let known = if services.is_empty() { "none".to_string() } else { services.join(", ") };
-                return Err(Error::invalid(
-                    "nemesis",
-                    format!("a fault may pick the service '{unknown}', which the nodes do not run (they run: {known})"),
-                ));
-            }
-            services.iter().filter(|s| names.contains(s)).cloned().collect()
-        }
-    };
-    let draw = Draw { whole_node: !services.is_empty() && allowed.len() == services.len(), nodes, allowed };
+    let paused = allowed(spec.services.as_deref(), services)?;
+    let killed = allowed(spec.kill_services.as_deref().or(spec.services.as_deref()), services)?;
+    let draw = Draw { whole_node: !services.is_empty() && killed.len() == services.len(), nodes, paused, killed };
     let kinds = draw.kinds(&spec.faults)?;
     let mut rng = Rng(spec.seed);
     let (mut faults, mut last_start, mut last_end) = (Vec::new(), Duration::ZERO, Duration::ZERO);
@@ -280,11 +269,27 @@ pub fn plan(spec: &NemesisSpec, nodes: &[String], services: &[String]) -> Result
     }
 }
 
+/// Of the nodes' `services`, those `names` lets a fault pick (every one for `None`), in
+/// start order; an error naming a service the nodes do not run.
+fn allowed(names: Option<&[String]>, services: &[String]) -> Result<Vec<String>> {
+    let Some(names) = names else { return Ok(services.to_vec()) };
+    if let Some(unknown) = names.iter().find(|n| !services.contains(n)) {
+        let known = if services.is_empty() { "none".to_string() } else { services.join(", ") };
+        return Err(Error::invalid(
+            "nemesis",
+            format!("a fault may pick the service '{unknown}', which the nodes do not run (they run: {known})"),
+        ));
+    }
+    Ok(services.iter().filter(|s| names.contains(s)).cloned().collect())
+}
+
 /// What targets are drawn from.
 struct Draw<'a> {
     nodes: &'a [String],
-    /// The services kill, pause and stop may pick.
-    allowed: Vec<String>,
+    /// The services pause may pick.
+    paused: Vec<String>,
+    /// The services kill and stop may pick.
+    killed: Vec<String>,
     /// Whether kill and stop may take a whole node.
     whole_node: bool,
 }
@@ -300,7 +305,7 @@ impl Draw<'_> {
                 FaultKind::Partition | FaultKind::Block if self.nodes.len() < 2 => {
                     reasons.push(format!("{kind} needs two nodes or more, and the network has one"));
                 }
-                FaultKind::Kill | FaultKind::Pause | FaultKind::Stop if self.allowed.is_empty() => {
+                FaultKind::Kill | FaultKind::Pause | FaultKind::Stop if self.paused.is_empty() => {
                     reasons.push(format!("{kind} needs a service to pick, and the nodes run none"));
                 }
                 _ => kinds.push(kind),
@@ -329,7 +334,7 @@ impl Draw<'_> {
                 let (node, service) = self.service_or_node(rng);
                 Fault::Stop { node, service }
             }
-            FaultKind::Pause => Fault::Pause { node: node(rng), service: rng.pick(&self.allowed).clone() },
+            FaultKind::Pause => Fault::Pause { node: node(rng), service: rng.pick(&self.paused).clone() },
             FaultKind::Partition => self.partition(rng),
             FaultKind::Block => {
                 let n = self.nodes.len();
@@ -362,13 +367,14 @@ impl Draw<'_> {
         }
     }
 
-    /// A node, and one of the allowed services or (1 time in 4, when allowed) `None`.
+    /// A node, and one of the services kill and stop may pick or (1 time in 4, when allowed)
+    /// `None`.
     fn service_or_node(&self, rng: &mut Rng) -> (String, Option<String>) {
         let node = rng.pick(self.nodes).clone();
         if self.whole_node && rng.below(4) == 0 {
             return (node, None);
         }
-        (node, Some(rng.pick(&self.allowed).clone()))
+        (node, Some(rng.pick(&self.killed).clone()))
     }
 
     fn partition(&self, rng: &mut Rng) -> Fault {
@@ -558,18 +564,31 @@ mod tests {
             .faults([FaultKind::Kill, FaultKind::Stop, FaultKind::Pause])
             .interval(MS(100), MS(100))
             .hold(MS(10), MS(10))
-            .length(S(60))
-            .services(["tendermint", "db"]);
-        let plan = plan(&spec, &names("node", 3), &bigchaindb()).unwrap();
-        for fault in &plan.faults {
-            let service = match &fault.fault {
-                Fault::Kill { service, .. } | Fault::Stop { service, .. } => service.clone(),
-                Fault::Pause { service, .. } => Some(service.clone()),
-                other => panic!("{other} was not asked for"),
-            };
-            let service = service.expect("no whole node when only some services are allowed");
-            assert!(service == "tendermint" || service == "db", "{service}");
+            .length(S(60));
+        // (services, kill_services) -> what kill and stop picked, what pause picked.
+        type Case<'a> = (&'a [&'a str], Option<&'a [&'a str]>, &'a [&'a str], &'a [&'a str]);
+        let cases: [Case; 2] = [
+            (&["tendermint", "db"], None, &["db", "tendermint"], &["db", "tendermint"]),
+            (&["db", "bigchaindb", "tendermint"], Some(&["db"]), &["db"], &["bigchaindb", "db", "tendermint"]),
+        ];
+        for (services, kill_services, want_killed, want_paused) in cases {
+            let mut spec = spec.clone().services(services.iter().copied());
+            spec.kill_services = kill_services.map(|k| k.iter().map(ToString::to_string).collect());
+            let (mut killed, mut paused) = (BTreeSet::new(), BTreeSet::new());
+            for fault in plan(&spec, &names("node", 4), &bigchaindb()).unwrap().faults {
+                match fault.fault {
+                    Fault::Kill { service, .. } | Fault::Stop { service, .. } => {
+                        killed.insert(service.expect("no whole node when only some services may be killed"));
+                    }
+                    Fault::Pause { service, .. } => _ = paused.insert(service),
+                    other => panic!("{other} was not asked for"),
+                }
+            }
+            assert_eq!(killed, want_killed.iter().map(ToString::to_string).collect(), "{spec:?}");
+            assert_eq!(paused, want_paused.iter().map(ToString::to_string).collect(), "{spec:?}");
         }
+        let err = plan(&spec.kill_services(["mongod"]), &names("node", 4), &bigchaindb()).unwrap_err().to_string();
+        assert!(err.contains("'mongod', which the nodes do not run"), "{err}");
     }
 
     #[test]

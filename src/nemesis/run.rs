@@ -88,14 +88,7 @@ impl fmt::Display for History {
 /// sch_netem, clock the nodes' own wall clocks). Nothing is applied.
 pub fn check(network: &Network, spec: &NemesisSpec) -> Result<Plan> {
     // A schedule that names no services picks among those the network's profile allows.
-    let defaulted;
-    let spec = match (&spec.services, network.fault_services()) {
-        (None, Some(allowed)) => {
-            defaulted = NemesisSpec { services: Some(allowed.to_vec()), ..spec.clone() };
-            &defaulted
-        }
-        _ => spec,
-    };
+    let spec = &spec.defaulted(network.fault_services());
     let nodes: Vec<String> = network.nodes().iter().map(|n| n.name().to_string()).collect();
     let services: Vec<String> = network
         .nodes()

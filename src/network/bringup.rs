@@ -295,9 +295,8 @@ struct NodePlan {
 /// and every bind has a target on the host and a source that netdriver makes (in the run
 /// directory) or that exists. Templates are rendered as for node 0 of a stand-in run.
 fn preflight(spec: &NetworkSpec, run_root: &Path) -> Result<()> {
-    let subnet = spec.subnet.unwrap_or(Subnet { addr: Ipv4Addr::new(10, 200, 0, 0), prefix: 24 });
-    let stand_in = Subnet6 { addr: Ipv6Addr::new(0xfd00, 0x6e64, 0, 0, 0, 0, 0, 0), prefix: 64 };
-    let subnet6 = spec.ipv6.then(|| spec.subnet6.unwrap_or(stand_in));
+    let subnet = spec.subnet.unwrap_or(Subnet::SAMPLE);
+    let subnet6 = spec.ipv6.then(|| spec.subnet6.unwrap_or(Subnet6::SAMPLE));
     let nodes = node_vars(spec, subnet, subnet6);
     let run_dir = run_root.join(format!("{}-000000", spec.name));
     let subnet_text = subnet.to_string();

@@ -22,7 +22,7 @@ use crate::process;
 use crate::registry::Record;
 use crate::runtime::Io;
 use crate::service::Service;
-use crate::spec::{self, NemesisSpec, NetworkSpec};
+use crate::spec::{self, FaultServices, NemesisSpec, NetworkSpec};
 use crate::subnet::{Subnet, Subnet6};
 
 /// How often a slow start says how many services are ready.
@@ -50,7 +50,7 @@ pub struct Network {
     /// The spec's fault schedule and the services faults may pick ([`NetworkSpec::nemesis`],
     /// [`NetworkSpec::fault_services`]).
     nemesis: Option<NemesisSpec>,
-    fault_services: Option<Vec<String>>,
+    fault_services: FaultServices,
     nodes: Vec<Node>,
     fabric: Option<Fabric>,
     /// The (from, to) node index pairs whose traffic the lab drops.
@@ -192,10 +192,9 @@ impl Network {
         self.nemesis.as_ref()
     }
 
-    /// The services a fault schedule that names none may pick (a profile's choice); `None`
-    /// for every service.
-    pub fn fault_services(&self) -> Option<&[String]> {
-        self.fault_services.as_deref()
+    /// The services a fault schedule that names none may pick (a profile's choice).
+    pub fn fault_services(&self) -> &FaultServices {
+        &self.fault_services
     }
 
     /// The run's timeline so far (`<run_dir>/events.jsonl`, kept after teardown).

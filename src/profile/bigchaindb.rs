@@ -92,11 +92,14 @@ impl Profile for BigchainDb {
         let mut spec =
             NetworkSpec::new(name, nodes).service(self.database.service(DB)?).service(server).service(tendermint);
         spec.url = Some(Template::parse(&format!("http://{{ip}}:{API_PORT}/api/v1/"))?);
-        // Not Tendermint: 0.31.5 killed between saving a block's ABCI responses and its state
-        // panics on every restart (its replay reads BigchainDB's empty DeliverTx answers back
-        // as nil, tendermint/tendermint#3236), so a schedule's kill would leave the node down
-        // for good. A schedule may still name it (`services`); partitions cut it anyway.
-        spec.fault_services = Some([DB, BIGCHAINDB].map(String::from).to_vec());
+        // Every service may be paused, only the database killed or stopped. Tendermint 0.31.5
+        // cannot restart once a block's ABCI responses were saved and its state was not: its
+        // replay reads BigchainDB's empty DeliverTx answers back as nil and panics, every time
+        // (tendermint/tendermint#3236). Killing Tendermint there gets it, and so does killing
+        // BigchainDB after it committed a block but before it answered (Tendermint then stops
+        // itself, a clean-clone CI run hit both). A schedule may still name them (`services`,
+        // `kill_services`).
+        spec.fault_services.kill_services = Some(vec![DB.to_string()]);
         Ok(spec)
     }
 

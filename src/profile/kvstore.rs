@@ -41,7 +41,7 @@ impl Profile for Kvstore {
     fn spec(&self, name: &str, nodes: usize) -> Result<NetworkSpec> {
         let mut spec = NetworkSpec::new(name, nodes).service(self.tendermint.service("tendermint")?);
         spec.url = Some(Template::parse("http://{ip}:26657/")?);
-        spec.fault_services = Some(vec!["tendermint".into()]);
+        spec.fault_services.services = Some(vec!["tendermint".into()]);
         Ok(spec)
     }
 

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 pub(crate) use conditions::{partition_groups, Resolved};
 pub use conditions::{Conditions, Cut, QosRule, QosTarget};
 pub(crate) use nemesis::{duration_text, offset_text};
-pub use nemesis::{FaultKind, NemesisSpec, Range};
+pub use nemesis::{FaultKind, FaultServices, NemesisSpec, Range};
 pub(crate) use service::{check_bind_target, check_http_probe, check_name};
 pub use service::{Probe, ServiceSpec};
 
@@ -58,8 +58,9 @@ pub struct NetworkSpec {
     /// and Python's `network.nemesis()` run when given no schedule of their own.
     pub nemesis: Option<NemesisSpec>,
     /// The services a fault schedule may kill, pause or stop when it names none itself
-    /// (profiles say: BigchainDB's db and bigchaindb); `None` for every service.
-    pub fault_services: Option<Vec<String>>,
+    /// (profiles say: BigchainDB's services may all be paused, only its db killed); every
+    /// service by default.
+    pub fault_services: FaultServices,
 }
 
 impl NetworkSpec {
@@ -78,7 +79,7 @@ impl NetworkSpec {
             services: Vec::new(),
             conditions: Conditions::default(),
             nemesis: None,
-            fault_services: None,
+            fault_services: FaultServices::default(),
         }
     }
 

@@ -226,10 +226,25 @@ pub struct NemesisSpec {
     /// command line).
     #[serde(default = "default_length", with = "duration_text", alias = "for")]
     pub length: Duration,
-    /// The services kill, pause and stop may pick; `None` for every service. A whole node is
-    /// picked only when every service is allowed.
+    /// The services kill, pause and stop may pick; `None` for every service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<String>>,
+    /// The services kill and stop may pick, when fewer than `services` survive a crash;
+    /// `None` for the same as `services`. A whole node is killed or stopped only when every
+    /// service may be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_services: Option<Vec<String>>,
+}
+
+/// The services a schedule that names none may put faults on: a profile's choice, e.g.
+/// BigchainDB's, whose bigchaindb and tendermint cannot restart after every crash but can be
+/// paused anywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultServices {
+    /// What kill, pause and stop may pick ([`NemesisSpec::services`]); `None` for every service.
+    pub services: Option<Vec<String>>,
+    /// What kill and stop may pick ([`NemesisSpec::kill_services`]); `None` for `services`.
+    pub kill_services: Option<Vec<String>>,
 }
 
 fn default_interval() -> Range {
@@ -256,6 +271,7 @@ impl NemesisSpec {
             hold: default_hold(),
             length: default_length(),
             services: None,
+            kill_services: None,
         }
     }
 
@@ -289,8 +305,26 @@ impl NemesisSpec {
         self
     }
 
+    /// Lets kill and stop pick only these services (pause still picks among
+    /// [`services`](Self::services)).
+    pub fn kill_services<S: Into<String>>(mut self, services: impl IntoIterator<Item = S>) -> NemesisSpec {
+        self.kill_services = Some(services.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// This spec, its unnamed services taken from `defaults`. Services named here are kept; a
+    /// spec that names `services` alone kills among them too, not among the defaults'.
+    pub(crate) fn defaulted(&self, defaults: &FaultServices) -> NemesisSpec {
+        let kill_default = if self.services.is_none() { defaults.kill_services.clone() } else { None };
+        NemesisSpec {
+            services: self.services.clone().or_else(|| defaults.services.clone()),
+            kill_services: self.kill_services.clone().or(kill_default),
+            ..self.clone()
+        }
+    }
+
     /// Checks what needs no network: at least one fault kind, none twice, positive ranges
-    /// not written backwards, a length, and a list of services, if any, that is not empty.
+    /// not written backwards, a length, and lists of services, if any, that are not empty.
     pub fn validate(&self) -> Result<()> {
         if self.faults.is_empty() {
             return Err(Error::invalid(
@@ -307,11 +341,13 @@ impl NemesisSpec {
         if self.length.is_zero() {
             return Err(Error::invalid("nemesis", "the schedule lasts 0: give it a length (for), e.g. 60s"));
         }
-        if self.services.as_ref().is_some_and(Vec::is_empty) {
-            return Err(Error::invalid(
-                "nemesis",
-                "the list of services a fault may pick is empty: name at least one, or leave it out for every service",
-            ));
+        for (list, what) in [(&self.services, "services"), (&self.kill_services, "kill_services")] {
+            if list.as_ref().is_some_and(Vec::is_empty) {
+                return Err(Error::invalid(
+                    "nemesis",
+                    format!("the list of {what} a fault may pick is empty: name at least one, or leave it out"),
+                ));
+            }
         }
         Ok(())
     }
@@ -407,6 +443,22 @@ mod tests {
     }
 
     #[test]
+    fn unnamed_services_come_from_the_defaults() {
+        let defaults =
+            FaultServices { services: Some(vec!["a".into(), "b".into()]), kill_services: Some(vec!["a".into()]) };
+        let spec = NemesisSpec::new(1).faults([FaultKind::Kill]);
+        let both = spec.defaulted(&defaults);
+        assert_eq!((both.services, both.kill_services), (defaults.services.clone(), defaults.kill_services.clone()));
+        // Services named alone are killed among too; kill services named alone keep the
+        // default's services for pause.
+        let named = spec.clone().services(["b"]).defaulted(&defaults);
+        assert_eq!((named.services, named.kill_services), (Some(vec!["b".to_string()]), None));
+        let kill_only = spec.clone().kill_services(["b"]).defaulted(&defaults);
+        assert_eq!((kill_only.services, kill_only.kill_services), (defaults.services, Some(vec!["b".to_string()])));
+        assert_eq!(spec.defaulted(&FaultServices::default()), spec);
+    }
+
+    #[test]
     fn bad_specs_are_refused() {
         let ok = || NemesisSpec::new(1).faults([FaultKind::Kill]);
         ok().validate().unwrap();
@@ -419,6 +471,7 @@ mod tests {
             (ok().hold(Duration::ZERO, Duration::ZERO), "invalid hold: 0 starts at 0"),
             (ok().length(Duration::ZERO), "the schedule lasts 0"),
             (ok().services(Vec::<String>::new()), "the list of services a fault may pick is empty"),
+            (ok().kill_services(Vec::<String>::new()), "the list of kill_services a fault may pick is empty"),
         ];
         for (spec, phrase) in cases {
             let err = spec.validate().unwrap_err().to_string();
