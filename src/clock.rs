@@ -15,8 +15,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::units::{format_duration, parse_duration};
 
-/// A signed shift of a clock.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+/// A signed shift of a clock; serialized as its text (`"+30s"`), checked when read back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Offset {
     nanos: i64,
 }
@@ -72,6 +72,26 @@ impl std::fmt::Display for Offset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let sign = if self.nanos < 0 { '-' } else { '+' };
         write!(f, "{sign}{}", format_duration(Duration::from_nanos(self.nanos.unsigned_abs())))
+    }
+}
+
+impl serde::Serialize for Offset {
+    /// Its text when that reads back the same (`+30s`), else in whole nanoseconds
+    /// (`+1000000500ns`): never rounded.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let text = self.to_string();
+        if text.parse::<Offset>().is_ok_and(|back| back == *self) {
+            serializer.serialize_str(&text)
+        } else {
+            let sign = if self.nanos < 0 { '-' } else { '+' };
+            serializer.collect_str(&format_args!("{sign}{}ns", self.nanos.unsigned_abs()))
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Offset {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Offset, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -341,6 +361,23 @@ mod tests {
         assert_eq!(o.to_string(), "-1.5s");
         assert_eq!("90m".parse::<Offset>().unwrap(), Offset::ahead(Duration::from_secs(5400)));
         assert!("+1 fortnight".parse::<Offset>().is_err());
+    }
+
+    #[test]
+    fn offsets_serialize_as_text_never_rounded() {
+        let cases = [
+            (Offset::ahead(Duration::from_secs(30)), "+30s"),
+            (Offset::behind(Duration::from_millis(1500)), "-1.5s"),
+            (Offset::ZERO, "+0"),
+            (Offset::ahead(Duration::from_nanos(1_000_000_500)), "+1000000500ns"),
+            (Offset::behind(Duration::from_nanos(i64::MAX as u64)), "-9223372036854775807ns"),
+        ];
+        for (offset, text) in cases {
+            let json = serde_json::to_value(offset).unwrap();
+            assert_eq!(json, text);
+            assert_eq!(serde_json::from_value::<Offset>(json).unwrap(), offset, "{text}");
+        }
+        assert!(serde_json::from_str::<Offset>("\"+1 fortnight\"").is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@
 //!
 //! | layer | modules, in order | what they own |
 //! |---|---|---|
-//! | foundations | `error`, `units`, `cancel`, `files`, `events`, `timeline`, `subnet`, `template`, `config`, `shaping`, `clock` | the error type, durations, cancelling waits, files and directories made without trusting others, the run's timeline and its picture, IPv4 and IPv6 subnets, placeholders, configuration files, link shaping values and their qdisc encodings, clock offsets |
+//! | foundations | `error`, `units`, `cancel`, `files`, `events`, `subnet`, `template`, `config`, `shaping`, `clock`, `timeline` | the error type, durations, cancelling waits, files and directories made without trusting others, the run's timeline, IPv4 and IPv6 subnets, placeholders, configuration files, link shaping values and their qdisc encodings, clock offsets, the timeline's picture (which reads them) |
 //! | kernel primitives | `runtime`, `ns`, `wallclock`, `fabric`, `process` | the async runtime for netlink and probes, and the spawner thread; namespaces and what a node's mount namespace shows; each node's wall clock for every program in it (exec filter, supervisor, vDSO stub); the lab router, veths, routes, neighbour entries, partitions and qdiscs; spawning into namespaces and the process table |
 //! | specs | `spec`, `manifest` | what a network should be, in code or as a TOML manifest |
 //! | live networks | `registry`, `gc`, `inside`, `service`, `node`, `network`, `nemesis` | run records and subnet picking; reclaiming dead runs; what a node's processes share; services; nodes; networks; seeded fault schedules run on a network |

@@ -26,12 +26,21 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     }
     let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?);
     let (_, size) = UNITS.iter().find(|(u, _)| *u == unit).ok_or_else(bad)?;
-    // Only digits and dots are left, which f64 parses exactly when they form a decimal number.
-    let nanos = (number.parse::<f64>().map_err(|_| bad())? * *size as f64).round();
-    if nanos >= u64::MAX as f64 {
-        return Err(Error::invalid("duration", format!("'{s}' is too long")));
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+        return Err(bad());
     }
-    Ok(Duration::from_nanos(nanos as u64))
+    // In integers, so that every nanosecond is exact: the whole part, and the fraction (to 20
+    // digits, far below a nanosecond of any unit) rounded to the nearest nanosecond.
+    let too_long = || Error::invalid("duration", format!("'{s}' is too long"));
+    let size = u128::from(*size);
+    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_long())? };
+    let fraction = &fraction[..fraction.len().min(20)];
+    let scale = 10u128.pow(fraction.len() as u32);
+    let fraction: u128 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| bad())? };
+    let nanos = whole.checked_mul(size).and_then(|n| n.checked_add((fraction * size + scale / 2) / scale));
+    let nanos = nanos.and_then(|n| u64::try_from(n).ok()).filter(|&n| n < u64::MAX).ok_or_else(too_long)?;
+    Ok(Duration::from_nanos(nanos))
 }
 
 /// Formats a duration for people: the largest unit it fills, with at most three decimals, such as
@@ -74,6 +83,10 @@ mod tests {
             ("2m", Duration::from_secs(120)),
             ("1h", Duration::from_secs(3600)),
             ("7ns", Duration::from_nanos(7)),
+            ("1.0000005s", Duration::from_nanos(1_000_000_500)),
+            ("9007199254740993ns", Duration::from_nanos(9_007_199_254_740_993)),
+            ("0.0000000004s", Duration::ZERO),
+            ("1.0000000005s", Duration::from_nanos(1_000_000_001)),
         ];
         for (text, want) in cases {
             assert_eq!(parse_duration(text).unwrap(), want, "{text}");

@@ -34,7 +34,7 @@ use crate::clock::{Drift, Offset};
 use crate::error::{Error, Result};
 use crate::shaping::{Loss, Percent, Qos};
 use crate::spec::Cut;
-use crate::spec::{duration_text, offset_text, FaultKind, NemesisSpec};
+use crate::spec::{duration_text, FaultKind, NemesisSpec};
 use crate::units::format_duration;
 
 /// The faults of a schedule, in order of their start.
@@ -214,7 +214,7 @@ impl fmt::Display for Shape {
 #[serde(rename_all = "lowercase")]
 pub enum ClockChange {
     /// The wall clock jumps by the offset (forward, or back if negative).
-    Bump(#[serde(with = "offset_text")] Offset),
+    Bump(Offset),
     /// The wall clock runs at this pace.
     Drift(Drift),
 }

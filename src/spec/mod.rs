@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 pub(crate) use conditions::{partition_groups, Resolved};
 pub use conditions::{Conditions, Cut, QosRule, QosTarget};
-pub(crate) use nemesis::{duration_text, offset_text};
+pub(crate) use nemesis::duration_text;
 pub use nemesis::{FaultKind, FaultServices, NemesisSpec, Range};
 pub(crate) use service::{check_bind_target, check_http_probe, check_name};
 pub use service::{Probe, ServiceSpec};

@@ -366,21 +366,6 @@ pub(crate) mod duration_text {
     }
 }
 
-/// Serde of an [`Offset`] as its text (`"+37s"`).
-pub(crate) mod offset_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::clock::Offset;
-
-    pub(crate) fn serialize<S: Serializer>(offset: &Offset, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(offset)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Offset, D::Error> {
-        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::clock::Offset;
 use crate::events::Event;
 use crate::units::format_duration;
 
@@ -59,20 +60,14 @@ pub(super) fn qos_label(details: &Value) -> String {
     parts.join(", ")
 }
 
-/// A signed offset in nanoseconds, for people: `+1h`, `-30s`.
-fn offset(nanos: i64) -> String {
-    let sign = if nanos < 0 { '-' } else { '+' };
-    format!("{sign}{}", format_duration(Duration::from_nanos(nanos.unsigned_abs())))
-}
-
 /// A clock setting's shifts (`+30s`, `wall +1h, drift +200ppm`), or `None` for the host's clocks.
 pub(super) fn clock_label(skew: &Value) -> Option<String> {
-    let nanos = |clock: &str| skew[clock]["nanos"].as_i64().unwrap_or(0);
-    let offsets = [("wall", nanos("realtime")), ("monotonic", nanos("monotonic")), ("boottime", nanos("boottime"))];
-    let mut parts: Vec<String> = if offsets.iter().all(|(_, n)| *n == offsets[0].1) {
-        offsets.iter().take(1).filter(|(_, n)| *n != 0).map(|(_, n)| offset(*n)).collect()
+    let shift = |clock: &str| skew[clock].as_str().and_then(|s| s.parse::<Offset>().ok()).unwrap_or_default();
+    let offsets = [("wall", shift("realtime")), ("monotonic", shift("monotonic")), ("boottime", shift("boottime"))];
+    let mut parts: Vec<String> = if offsets.iter().all(|(_, o)| *o == offsets[0].1) {
+        offsets.iter().take(1).filter(|(_, o)| *o != Offset::ZERO).map(|(_, o)| o.to_string()).collect()
     } else {
-        offsets.iter().filter(|(_, n)| *n != 0).map(|(name, n)| format!("{name} {}", offset(*n))).collect()
+        offsets.iter().filter(|(_, o)| *o != Offset::ZERO).map(|(name, o)| format!("{name} {o}")).collect()
     };
     parts.extend(skew["drift"].as_str().filter(|d| !is_zero(&Value::from(*d))).map(|d| format!("drift {d}")));
     parts.extend(skew["tz"].as_str().map(|tz| format!("tz {tz}")));
@@ -135,9 +130,10 @@ mod tests {
     #[test]
     fn clock_labels_name_what_is_shifted() {
         let skew = |json: &str| clock_label(&serde_json::from_str(json).unwrap());
-        assert_eq!(skew(r#"{"realtime":{"nanos":-3600000000000},"drift":"+0ppm"}"#), Some("wall -1h".into()));
+        assert_eq!(skew(r#"{"realtime":"-1h","drift":"+0ppm"}"#), Some("wall -1h".into()));
+        assert_eq!(skew(r#"{"realtime":"+30s","monotonic":"+30s","boottime":"+30s"}"#), Some("+30s".into()));
         assert_eq!(skew(r#"{"drift":"+200ppm","tz":"Asia/Tokyo"}"#), Some("drift +200ppm, tz Asia/Tokyo".into()));
-        assert_eq!(skew(r#"{"realtime":{"nanos":0},"drift":"-0ppb","tz":null}"#), None);
+        assert_eq!(skew(r#"{"realtime":"+0","drift":"-0ppb","tz":null}"#), None);
     }
 
     #[test]

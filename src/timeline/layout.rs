@@ -405,6 +405,9 @@ fn mentioned_nodes(event: &Event) -> Vec<String> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use std::time::Duration;
+
+    use crate::clock::{ClockSkew, Offset};
     use crate::events::parse;
 
     /// Events from lines of `t kind node service details` (`-` for none).
@@ -527,19 +530,15 @@ pub(super) mod tests {
     fn shaping_and_clock_spans_end_where_cleared() {
         let qos = r#"{"target":{"kind":"node","node":"node0","direction":"both"},"qos":{"delay":{"secs":0,"nanos":100000000},"loss":"None","distribution":"Uniform"}}"#;
         let pair = r#"{"target":{"kind":"pair","from":"node1","to":"node0","both_ways":false},"qos":{"delay":{"secs":0,"nanos":0},"loss":{"Random":{"percent":5.0,"correlation":0.0}}}}"#;
-        let skew = |s: i64| {
-            format!(
-                r#"{{"skew":{{"realtime":{{"nanos":{s}}},"drift":"+0ppm","monotonic":{{"nanos":{s}}},"boottime":{{"nanos":{s}}},"tz":null}}}}"#
-            )
-        };
+        let skew = |s: Offset| serde_json::json!({"skew": ClockSkew::offset(s)});
         let lines = [
             format!("1 qos node0 - {qos}"),
             format!("2 qos node1 - {pair}"),
             "3 qos_cleared node0".into(),
             "4 qos_cleared".into(),
-            format!("5 clock node2 - {}", skew(30_000_000_000)),
-            format!("6 clock node2 - {}", skew(0)),
-            format!("7 clock node2 - {}", skew(0)),
+            format!("5 clock node2 - {}", skew(Offset::ahead(Duration::from_secs(30)))),
+            format!("6 clock node2 - {}", skew(Offset::ZERO)),
+            format!("7 clock node2 - {}", skew(Offset::ZERO)),
         ];
         let events = events(&lines.iter().map(String::as_str).collect::<Vec<_>>());
         let timeline = build(&events);
